@@ -1,0 +1,52 @@
+"""jaxescape: JAX Monte Carlo simulation of SGD and its SDEs escaping loss minima."""
+
+import importlib.metadata
+
+from ._criteria import (
+    AbstractEscapeCriterion as AbstractEscapeCriterion,
+    HalfSpace as HalfSpace,
+    LossAbove as LossAbove,
+    NeverEscape as NeverEscape,
+    OutsideBall as OutsideBall,
+    Predicate as Predicate,
+    past_saddle as past_saddle,
+)
+from ._dynamics import (
+    AbstractDynamics as AbstractDynamics,
+    GeneralSDE as GeneralSDE,
+    OverdampedLangevin as OverdampedLangevin,
+)
+from ._landscapes import (
+    AbstractLandscape as AbstractLandscape,
+    AnisotropicWell as AnisotropicWell,
+    DoubleWellProduct as DoubleWellProduct,
+    FunctionLandscape as FunctionLandscape,
+    StyblinskiTang as StyblinskiTang,
+    TiltedDoubleWell as TiltedDoubleWell,
+)
+from ._reference import exact_log_mfpt as exact_log_mfpt, exact_mfpt as exact_mfpt
+from ._simulate import EscapeResult as EscapeResult, simulate as simulate
+from ._statistics import (
+    ExponentialityTest as ExponentialityTest,
+    RateEstimate as RateEstimate,
+    SurvivalCurve as SurvivalCurve,
+    escape_time_histogram as escape_time_histogram,
+    exponential_rate_mle as exponential_rate_mle,
+    exponentiality_test as exponentiality_test,
+    kaplan_meier as kaplan_meier,
+    mean_escape_time as mean_escape_time,
+)
+from ._step import euler_maruyama_step as euler_maruyama_step
+from ._theory import (
+    eyring_kramers_time as eyring_kramers_time,
+    kramers_rate as kramers_rate,
+    kramers_time as kramers_time,
+    log_mfpt_quadrature as log_mfpt_quadrature,
+    mfpt_quadrature as mfpt_quadrature,
+)
+
+
+try:
+    __version__ = importlib.metadata.version("jaxescape")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"

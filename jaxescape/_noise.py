@@ -1,0 +1,72 @@
+"""Counter-based noise: the random numbers of particle i at step n are a pure function of (key, i, n).
+
+One Threefry-2x32 hash of the counter (n, i) gives two 32-bit words, i.e. two float32 variates
+(or one float64). That is the same hash count per variate as `jax.random.normal` with partitionable
+Threefry (which XORs the two words away), with no per-particle `fold_in`. Because a particle's
+noise depends only on its global index and its own step count, results do not depend on chunk
+size, on the number of working slots, on device count, or on the order particles are scheduled.
+"""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jax import lax
+from jax.extend.random import threefry2x32_p
+
+
+def stream_keys(key: jax.Array, num_streams: int) -> jax.Array:
+    """Raw uint32 key words, shape (num_streams, 2): one independent stream per hash of a step."""
+    return jnp.stack([jr.key_data(jr.fold_in(key, stream)) for stream in range(num_streams)])
+
+
+def words_per_step(num_values: int, dtype) -> int:
+    """Number of 32-bit words that `num_values` variates of `dtype` need."""
+    return num_values * (2 if jnp.dtype(dtype).itemsize == 8 else 1)
+
+
+def num_streams(num_values: int, dtype) -> int:
+    """Number of Threefry hashes per step (each gives two words)."""
+    return -(-words_per_step(num_values, dtype) // 2)
+
+
+def random_words(keys: jax.Array, particle_index: jax.Array, step: jax.Array) -> jax.Array:
+    """The 2·len(keys) uint32 words of one particle at one step (single particle, no batch axis)."""
+    counter_high = jnp.broadcast_to(step.astype(jnp.uint32), keys.shape[:1])
+    counter_low = jnp.broadcast_to(particle_index.astype(jnp.uint32), keys.shape[:1])
+    first, second = threefry2x32_p.bind(keys[:, 0], keys[:, 1], counter_high, counter_low)
+    return jnp.concatenate([first, second])
+
+
+def uniform_from_words(words: jax.Array, dtype) -> jax.Array:
+    """Uniform variates in [0, 1): one per word for float32, one per word pair for float64."""
+    if jnp.dtype(dtype).itemsize == 8:
+        pairs = words.reshape(-1, 2).astype(jnp.uint64)
+        bits = (pairs[:, 0] << jnp.uint64(32)) | pairs[:, 1]
+        mantissa = (bits >> jnp.uint64(12)) | jnp.uint64(0x3FF0000000000000)
+        return lax.bitcast_convert_type(mantissa, jnp.float64) - 1.0
+    mantissa = (words >> jnp.uint32(9)) | jnp.uint32(0x3F800000)
+    return lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0
+
+
+def normal_from_uniform(uniform: jax.Array) -> jax.Array:
+    """Standard normal variates sqrt(2)·erfinv(2u − 1), as `jax.random.normal` computes them."""
+    dtype = uniform.dtype
+    lowest = jnp.nextafter(jnp.asarray(-1.0, dtype), jnp.asarray(0.0, dtype))
+    symmetric = jnp.maximum(2 * uniform - 1, lowest)
+    return jnp.sqrt(jnp.asarray(2.0, dtype)) * lax.erf_inv(symmetric)
+
+
+def particle_variates(
+    keys: jax.Array, particle_index: jax.Array, step: jax.Array, num_normals: int, dtype
+) -> tuple[jax.Array, jax.Array]:
+    """`num_normals` standard normals and one uniform for one particle at one step."""
+    if jnp.dtype(dtype).itemsize == 4 and num_normals == 1 and keys.shape[0] == 1:
+        # The common 1-D case, without concatenating words (XLA fuses it better on CPU).
+        first, second = threefry2x32_p.bind(
+            keys[0, 0], keys[0, 1], step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
+        )
+        normal = normal_from_uniform(uniform_from_words(first, dtype))
+        return normal[None], uniform_from_words(second, dtype)
+    words = random_words(keys, particle_index, step)
+    uniforms = uniform_from_words(words, dtype)
+    return normal_from_uniform(uniforms[:num_normals]), uniforms[num_normals]

@@ -1,0 +1,310 @@
+"""The driver: many particles, each stepped until it escapes, diverges or reaches max_steps.
+
+Work follows the surviving particles. A fixed pool of `num_slots` working slots is stepped in
+lockstep (vmap of the single-particle step inside `lax.scan`); every `check_every` steps the slots
+whose particle has finished are harvested into the result buffers and refilled with the next
+particles of the chunk. Once no particles are left to start and few slots are still running, the
+pool shrinks (by powers of two) so the slowest particles do not drag the whole pool along. The
+total work is close to the sum of the escape steps, not N times the longest one.
+
+Reproducibility: a particle's noise is a pure function of (key, global particle index, its own
+step) (see `_noise.py`), so results are bit-identical for any chunk size and pool size.
+"""
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from tqdm.auto import tqdm
+
+from . import _noise
+from ._criteria import AbstractEscapeCriterion
+from ._dynamics import AbstractDynamics
+from ._step import euler_maruyama_step, normal_variance
+from ._validation import check_simulation_inputs
+
+
+# Slot and particle status codes; an escape through criterion k has status ESCAPED + k.
+RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
+
+
+class Slots(NamedTuple):
+    """The working pool, one row per slot."""
+
+    position: jax.Array  # shape=(num_slots, dim)
+    particle: jax.Array  # shape=(num_slots,), int32: index within the chunk; -1 if empty
+    step: jax.Array  # shape=(num_slots,), int32: steps taken by that particle
+    status: jax.Array  # shape=(num_slots,), int8: RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED + k
+
+
+class Buffers(NamedTuple):
+    """Per-particle results of one chunk."""
+
+    step: jax.Array  # shape=(chunk,), int32
+    status: jax.Array  # shape=(chunk,), int8
+    position: jax.Array  # shape=(chunk, dim)
+
+
+class EscapeResult(NamedTuple):
+    """Per-particle first-passage results (NumPy arrays on the host).
+
+    `escape_step` is the number of steps taken when the particle was first found outside (or at
+    censoring / divergence); `escape_time` = escape_step · dt. `boundary` is the index of the
+    criterion hit (−1 if none). Censored particles were still inside after `max_steps`; diverged
+    particles reached a non-finite state and are neither escapes nor censored.
+    """
+
+    escape_step: np.ndarray  # (N,) int64
+    boundary: np.ndarray  # (N,) int8
+    censored: np.ndarray  # (N,) bool
+    diverged: np.ndarray  # (N,) bool
+    position: np.ndarray  # (N, dim): where each particle was when it stopped
+    dt: float
+
+    @property
+    def escape_time(self) -> np.ndarray:
+        return self.escape_step * self.dt
+
+    @property
+    def escaped(self) -> np.ndarray:
+        return ~(self.censored | self.diverged)
+
+
+def _particle_step(dynamics, criteria, keys, dt, max_steps, crossing_correction, first_index):
+    """Returns the step of one slot: (position, particle, step, status) -> same."""
+
+    def step_one(position, particle, step, status):
+        dtype = position.dtype
+        num_normals = dynamics.noise_dim(position.shape[0])
+        normals, uniform = _noise.particle_variates(
+            keys, first_index + particle.astype(jnp.uint32), step, num_normals, dtype
+        )
+        t = step.astype(dtype) * dt
+        new_position, diffusion = euler_maruyama_step(dynamics, t, position, dt, normals)
+        outside = [criterion.is_outside(new_position) for criterion in criteria]
+        if crossing_correction:
+            def variance(normal):
+                return normal_variance(dynamics, diffusion, normal)
+
+            probabilities = [
+                c.crossing_probability(position, new_position, variance, dt) for c in criteria
+            ]
+            if len(criteria) == 1:
+                outside = [outside[0] | (uniform < probabilities[0])]
+            else:
+                no_crossing = jnp.prod(1 - jnp.stack(probabilities))
+                bridged = jnp.arange(len(criteria)) == jnp.argmax(jnp.stack(probabilities))
+                bridged = bridged & (uniform < 1 - no_crossing)
+                outside = [o | b for o, b in zip(outside, bridged)]
+        new_step = step + 1
+        # The first criterion that holds wins; later ones are checked in reverse so it overrides.
+        new_status = jnp.where(new_step >= max_steps, CENSORED, RUNNING).astype(jnp.int8)
+        for index in reversed(range(len(criteria))):
+            new_status = jnp.where(outside[index], ESCAPED + index, new_status).astype(jnp.int8)
+        diverged = ~jnp.all(jnp.isfinite(new_position))
+        new_status = jnp.where(diverged, DIVERGED, new_status).astype(jnp.int8)
+        running = status == RUNNING
+        return (
+            jnp.where(running, new_position, position),
+            particle,
+            step + running.astype(step.dtype),
+            jnp.where(running, new_status, status),
+        )
+
+    return step_one
+
+
+def _harvest_and_refill(slots, buffers, initial_position, next_particle, count):
+    """Write finished slots into the buffers, then start the next particles in free slots."""
+    finished = (slots.status != RUNNING) & (slots.particle >= 0)
+    chunk = buffers.step.shape[0]
+    target = jnp.where(finished, slots.particle, chunk)  # out of range: dropped
+    buffers = Buffers(
+        buffers.step.at[target].set(slots.step, mode="drop"),
+        buffers.status.at[target].set(slots.status, mode="drop"),
+        buffers.position.at[target].set(slots.position, mode="drop"),
+    )
+    free = slots.status != RUNNING
+    new_particle = next_particle + jnp.cumsum(free, dtype=jnp.int32) - 1
+    assign = free & (new_particle < count)
+    slots = Slots(
+        jnp.where(assign[:, None], initial_position, slots.position),
+        jnp.where(assign, new_particle, jnp.where(free, -1, slots.particle)),
+        jnp.where(assign, 0, slots.step),
+        jnp.where(assign, RUNNING, jnp.where(free, EMPTY, slots.status)).astype(jnp.int8),
+    )
+    next_particle = jnp.minimum(next_particle + jnp.sum(free, dtype=jnp.int32), count)
+    return slots, buffers, next_particle
+
+
+@eqx.filter_jit(donate="all-except-first")
+def _advance(
+    config, slots, buffers, next_particle, num_rounds, *, check_every, crossing_correction
+):
+    """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each.
+
+    `config` (not donated) holds the chunk's constants; the pool and buffers are donated.
+    """
+    (dynamics, criteria, initial_position, keys, dt, max_steps), count, first_index = config
+    step_one = _particle_step(
+        dynamics, criteria, keys, dt, max_steps, crossing_correction, first_index
+    )
+    step_all = jax.vmap(step_one)
+
+    def scan_body(slots, _):
+        return Slots(*step_all(*slots)), None
+
+    def round_body(carry):
+        slots, buffers, next_particle, round_index = carry
+        slots, _ = lax.scan(scan_body, slots, None, length=check_every)
+        slots, buffers, next_particle = _harvest_and_refill(
+            slots, buffers, initial_position, next_particle, count
+        )
+        return slots, buffers, next_particle, round_index + 1
+
+    def not_done(carry):
+        slots, _, next_particle, round_index = carry
+        busy = jnp.any(slots.status == RUNNING) | (next_particle < count)
+        return busy & (round_index < num_rounds)
+
+    slots, buffers, next_particle, _ = lax.while_loop(
+        not_done, round_body, (slots, buffers, next_particle, jnp.int32(0))
+    )
+    return slots, buffers, next_particle
+
+
+def _empty_slots(num_slots, dim, dtype):
+    return Slots(
+        jnp.zeros((num_slots, dim), dtype),
+        jnp.full((num_slots,), -1, jnp.int32),
+        jnp.zeros((num_slots,), jnp.int32),
+        jnp.full((num_slots,), EMPTY, jnp.int8),
+    )
+
+
+def _shrink(slots, num_slots):
+    """Keep the running slots only, in a pool of `num_slots` rows."""
+    keep = np.flatnonzero(np.asarray(slots.status) == RUNNING)
+    fresh = _empty_slots(num_slots, slots.position.shape[1], slots.position.dtype)
+    return Slots(*(f.at[: keep.size].set(s[keep]) for f, s in zip(fresh, slots)))
+
+
+def default_num_slots() -> int:
+    """Pool size: large enough to fill the device, small enough to stay in cache on a CPU."""
+    return 2**16 if jax.default_backend() == "cpu" else 2**22
+
+
+def simulate(
+    dynamics: AbstractDynamics,
+    criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
+    initial_position,
+    key: jax.Array,
+    *,
+    num_particles: int,
+    dt,
+    max_steps: int,
+    chunk_size: int = 2**22,
+    num_slots: int | None = None,
+    crossing_correction: bool = True,
+    check_every: int = 32,
+    first_particle: int = 0,
+    progress: bool | str = False,
+) -> EscapeResult:
+    """Simulates `num_particles` independent particles from `initial_position` until each escapes.
+
+    Args:
+        dynamics: the SDE (e.g. `OverdampedLangevin(landscape, temperature)`).
+        criteria: one escape criterion or a tuple; `boundary` records which one was hit.
+        initial_position: start point, shape (dim,), inside the basin.
+        key: a `jax.random.key`. Particle i's noise depends only on (key, first_particle + i, step).
+        num_particles: N >= 1. Streamed in chunks of `chunk_size` (memory bounded by the chunk).
+        dt: time step > 0; times are reported as step · dt.
+        max_steps: steps after which a particle still inside is censored.
+        num_slots: size of the working pool (default: 2^16 on CPU, 2^22 on accelerators).
+        crossing_correction: sample Brownian-bridge crossings of `HalfSpace` criteria between
+            steps (removes the O(sqrt(dt)) bias of missed crossings).
+        check_every: steps between harvests of finished particles.
+        first_particle: global index of the first particle (to extend a run with new particles).
+        progress: show a progress bar (a string is used as its label).
+
+    Returns:
+        An `EscapeResult` of NumPy arrays of length N.
+    """
+    if not isinstance(criteria, tuple):
+        criteria = (criteria,)
+    initial_position, dt_array = check_simulation_inputs(
+        dynamics, criteria, initial_position, num_particles=num_particles, dt=dt,
+        max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
+        check_every=check_every, first_particle=first_particle,
+    )
+    dim, dtype = initial_position.shape[0], initial_position.dtype
+    num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
+    keys = _noise.stream_keys(key, _noise.num_streams(num_values, dtype))
+    config = (dynamics, criteria, initial_position, keys, dt_array, jnp.int32(max_steps))
+    pool = num_slots or default_num_slots()
+    chunk_capacity = min(chunk_size, num_particles)
+
+    escape_step = np.empty(num_particles, np.int64)
+    status = np.empty(num_particles, np.int8)
+    position = np.empty((num_particles, dim), np.dtype(dtype))
+    label = progress if isinstance(progress, str) else "particles"
+    with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:
+        for chunk_start in range(0, num_particles, chunk_capacity):
+            count = min(chunk_capacity, num_particles - chunk_start)
+            chunk = _run_chunk(
+                config, count, chunk_capacity, first_particle + chunk_start, pool, dim, dtype,
+                check_every, crossing_correction, bar,
+            )
+            stop = chunk_start + count
+            escape_step[chunk_start:stop] = chunk.step[:count]
+            status[chunk_start:stop] = chunk.status[:count]
+            position[chunk_start:stop] = chunk.position[:count]
+    boundary = np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8)
+    return EscapeResult(
+        escape_step, boundary, status == CENSORED, status == DIVERGED, position, float(dt)
+    )
+
+
+def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_every,
+               crossing_correction, bar):
+    num_slots = min(pool, _next_power_of_two(count))
+    slots = _empty_slots(num_slots, dim, dtype)
+    buffers = Buffers(
+        jnp.zeros(capacity, jnp.int32),
+        jnp.full(capacity, EMPTY, jnp.int8),
+        jnp.zeros((capacity, dim), dtype),
+    )
+    next_particle = jnp.int32(0)
+    chunk_config = (config, jnp.int32(count), jnp.uint32(first_index))
+    # About 2^24 slot-steps per call between progress updates.
+    finished_before = 0
+    while True:
+        num_rounds = jnp.int32(max(1, 2**24 // (num_slots * check_every)))
+        slots, buffers, next_particle = _advance(
+            chunk_config, slots, buffers, next_particle, num_rounds,
+            check_every=check_every, crossing_correction=crossing_correction,
+        )
+        running = int(jnp.sum(slots.status == RUNNING))
+        started = int(next_particle)
+        finished = started - running
+        bar.update(finished - finished_before)
+        finished_before = finished
+        if running == 0 and started == count:
+            return jax.device_get(buffers)
+        # Tail: once every particle has started, shrink the pool 16-fold whenever it is 1/16
+        # busy, so stragglers do not drag the full pool (at most three pool sizes compile).
+        smaller = num_slots // _SHRINK_FACTOR
+        if started == count and smaller >= _MINIMUM_SLOTS and running <= smaller:
+            num_slots = smaller
+            slots = _shrink(slots, num_slots)
+
+
+_SHRINK_FACTOR = 16
+_MINIMUM_SLOTS = 256
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
