@@ -25,7 +25,12 @@ from ._landscapes import (
     TiltedDoubleWell as TiltedDoubleWell,
 )
 from ._reference import exact_log_mfpt as exact_log_mfpt, exact_mfpt as exact_mfpt
-from ._simulate import EscapeResult as EscapeResult, simulate as simulate
+from ._simulate import (
+    EscapeResult as EscapeResult,
+    concatenate_results as concatenate_results,
+    simulate as simulate,
+    simulate_chunks as simulate_chunks,
+)
 from ._statistics import (
     ExponentialityTest as ExponentialityTest,
     RateEstimate as RateEstimate,

@@ -11,6 +11,7 @@ Reproducibility: a particle's noise is a pure function of (key, global particle 
 step) (see `_noise.py`), so results are bit-identical for any chunk size and pool size.
 """
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import equinox as eqx
@@ -57,7 +58,7 @@ class EscapeResult(NamedTuple):
     particles reached a non-finite state and are neither escapes nor censored.
     """
 
-    escape_step: np.ndarray  # (N,) int64
+    escape_step: np.ndarray  # (N,) int32
     boundary: np.ndarray  # (N,) int8
     censored: np.ndarray  # (N,) bool
     diverged: np.ndarray  # (N,) bool
@@ -197,6 +198,75 @@ def default_num_slots() -> int:
     return 2**16 if jax.default_backend() == "cpu" else 2**22
 
 
+def simulate_chunks(
+    dynamics: AbstractDynamics,
+    criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
+    initial_position,
+    key: jax.Array,
+    *,
+    num_particles: int,
+    dt,
+    max_steps: int,
+    chunk_size: int = 2**22,
+    num_slots: int | None = None,
+    crossing_correction: bool = True,
+    check_every: int = 32,
+    first_particle: int = 0,
+    progress: bool | str = False,
+) -> Iterator[tuple[int, EscapeResult]]:
+    """Like `simulate`, but yields `(offset, EscapeResult)` per chunk of `chunk_size` particles.
+
+    Memory is bounded by the chunk: reduce or store each chunk as it arrives (e.g. for 10^8
+    particles, or to keep finished chunks of a run that may be interrupted). `offset` is the
+    chunk's first particle relative to `first_particle`. All inputs are validated before the
+    first chunk is compiled.
+    """
+    if not isinstance(criteria, tuple):
+        criteria = (criteria,)
+    initial_position, dt_array = check_simulation_inputs(
+        dynamics, criteria, initial_position, num_particles=num_particles, dt=dt,
+        max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
+        check_every=check_every, first_particle=first_particle,
+    )
+    return _chunks(
+        dynamics, criteria, initial_position, key, dt_array, num_particles, max_steps,
+        chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
+    )
+
+
+def _chunks(dynamics, criteria, initial_position, key, dt, num_particles, max_steps, chunk_size,
+            num_slots, crossing_correction, check_every, first_particle, progress):
+    dim, dtype = initial_position.shape[0], initial_position.dtype
+    num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
+    keys = _noise.stream_keys(key, _noise.num_streams(num_values, dtype))
+    config = (dynamics, criteria, initial_position, keys, dt, jnp.int32(max_steps))
+    pool = num_slots or default_num_slots()
+    chunk_capacity = min(chunk_size, num_particles)
+    label = progress if isinstance(progress, str) else "particles"
+    with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:
+        for chunk_start in range(0, num_particles, chunk_capacity):
+            count = min(chunk_capacity, num_particles - chunk_start)
+            chunk = _run_chunk(
+                config, count, chunk_capacity, first_particle + chunk_start, pool, dim, dtype,
+                check_every, crossing_correction, bar,
+            )
+            status = np.asarray(chunk.status[:count])
+            yield chunk_start, EscapeResult(
+                np.asarray(chunk.step[:count]),
+                np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8),
+                status == CENSORED,
+                status == DIVERGED,
+                np.asarray(chunk.position[:count]),
+                float(dt),
+            )
+
+
+def concatenate_results(results: list[EscapeResult]) -> EscapeResult:
+    """Joins per-chunk results (in particle order) into one."""
+    fields = [np.concatenate(arrays) for arrays in list(zip(*results))[:-1]]
+    return EscapeResult(*fields, results[0].dt)
+
+
 def simulate(
     dynamics: AbstractDynamics,
     criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
@@ -220,9 +290,10 @@ def simulate(
         criteria: one escape criterion or a tuple; `boundary` records which one was hit.
         initial_position: start point, shape (dim,), inside the basin.
         key: a `jax.random.key`. Particle i's noise depends only on (key, first_particle + i, step).
-        num_particles: N >= 1. Streamed in chunks of `chunk_size` (memory bounded by the chunk).
+        num_particles: N >= 1, run in chunks of `chunk_size` (see `simulate_chunks` to stream).
         dt: time step > 0; times are reported as step · dt.
-        max_steps: steps after which a particle still inside is censored.
+        max_steps: steps after which a particle still inside is censored (< 2^31).
+        chunk_size: particles per compiled chunk (device memory is bounded by it).
         num_slots: size of the working pool (default: 2^16 on CPU, 2^22 on accelerators).
         crossing_correction: sample Brownian-bridge crossings of `HalfSpace` criteria between
             steps (removes the O(sqrt(dt)) bias of missed crossings).
@@ -231,41 +302,16 @@ def simulate(
         progress: show a progress bar (a string is used as its label).
 
     Returns:
-        An `EscapeResult` of NumPy arrays of length N.
+        An `EscapeResult` of NumPy arrays of length N. The same key gives the same numbers
+        for any chunk_size, num_slots and check_every.
     """
-    if not isinstance(criteria, tuple):
-        criteria = (criteria,)
-    initial_position, dt_array = check_simulation_inputs(
-        dynamics, criteria, initial_position, num_particles=num_particles, dt=dt,
+    chunks = simulate_chunks(
+        dynamics, criteria, initial_position, key, num_particles=num_particles, dt=dt,
         max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
-        check_every=check_every, first_particle=first_particle,
+        crossing_correction=crossing_correction, check_every=check_every,
+        first_particle=first_particle, progress=progress,
     )
-    dim, dtype = initial_position.shape[0], initial_position.dtype
-    num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
-    keys = _noise.stream_keys(key, _noise.num_streams(num_values, dtype))
-    config = (dynamics, criteria, initial_position, keys, dt_array, jnp.int32(max_steps))
-    pool = num_slots or default_num_slots()
-    chunk_capacity = min(chunk_size, num_particles)
-
-    escape_step = np.empty(num_particles, np.int64)
-    status = np.empty(num_particles, np.int8)
-    position = np.empty((num_particles, dim), np.dtype(dtype))
-    label = progress if isinstance(progress, str) else "particles"
-    with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:
-        for chunk_start in range(0, num_particles, chunk_capacity):
-            count = min(chunk_capacity, num_particles - chunk_start)
-            chunk = _run_chunk(
-                config, count, chunk_capacity, first_particle + chunk_start, pool, dim, dtype,
-                check_every, crossing_correction, bar,
-            )
-            stop = chunk_start + count
-            escape_step[chunk_start:stop] = chunk.step[:count]
-            status[chunk_start:stop] = chunk.status[:count]
-            position[chunk_start:stop] = chunk.position[:count]
-    boundary = np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8)
-    return EscapeResult(
-        escape_step, boundary, status == CENSORED, status == DIVERGED, position, float(dt)
-    )
+    return concatenate_results([result for _, result in chunks])
 
 
 def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_every,
