@@ -12,6 +12,7 @@ step) (see `_noise.py`), so results are bit-identical for any chunk size and poo
 """
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import equinox as eqx
@@ -213,13 +214,15 @@ def simulate_chunks(
     check_every: int = 32,
     first_particle: int = 0,
     progress: bool | str = False,
+    devices: list | None = None,
 ) -> Iterator[tuple[int, EscapeResult]]:
     """Like `simulate`, but yields `(offset, EscapeResult)` per chunk of `chunk_size` particles.
 
     Memory is bounded by the chunk: reduce or store each chunk as it arrives (e.g. for 10^8
     particles, or to keep finished chunks of a run that may be interrupted). `offset` is the
     chunk's first particle relative to `first_particle`. All inputs are validated before the
-    first chunk is compiled.
+    first chunk is compiled. With several `devices` (default: all of the default backend) the
+    chunks are spread over them and all are computed before the first is yielded.
     """
     if not isinstance(criteria, tuple):
         criteria = (criteria,)
@@ -231,34 +234,68 @@ def simulate_chunks(
     return _chunks(
         dynamics, criteria, initial_position, key, dt_array, num_particles, max_steps,
         chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
+        _check_devices(devices),
     )
 
 
+def _check_devices(devices):
+    if devices is None:
+        return jax.devices()
+    devices = list(devices)
+    if not devices or not all(isinstance(device, jax.Device) for device in devices):
+        raise ValueError(f"devices must be a non-empty list of jax.Device, got {devices!r}")
+    return devices
+
+
 def _chunks(dynamics, criteria, initial_position, key, dt, num_particles, max_steps, chunk_size,
-            num_slots, crossing_correction, check_every, first_particle, progress):
+            num_slots, crossing_correction, check_every, first_particle, progress, devices):
     dim, dtype = initial_position.shape[0], initial_position.dtype
     num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
     keys = _noise.stream_keys(key, _noise.num_streams(num_values, dtype))
     config = (dynamics, criteria, initial_position, keys, dt, jnp.int32(max_steps))
     pool = num_slots or default_num_slots()
-    chunk_capacity = min(chunk_size, num_particles)
+    # Every device gets at least one chunk; chunking never changes the numbers.
+    chunk_capacity = min(chunk_size, -(-num_particles // len(devices)))
+    starts = range(0, num_particles, chunk_capacity)
     label = progress if isinstance(progress, str) else "particles"
-    with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:
-        for chunk_start in range(0, num_particles, chunk_capacity):
-            count = min(chunk_capacity, num_particles - chunk_start)
+
+    def run(chunk_start, device):
+        count = min(chunk_capacity, num_particles - chunk_start)
+        with jax.default_device(device):
             chunk = _run_chunk(
-                config, count, chunk_capacity, first_particle + chunk_start, pool, dim, dtype,
-                check_every, crossing_correction, bar,
+                jax.device_put(config, device), count, chunk_capacity,
+                first_particle + chunk_start, pool, dim, dtype, check_every,
+                crossing_correction, bar,
             )
-            status = np.asarray(chunk.status[:count])
-            yield chunk_start, EscapeResult(
-                np.asarray(chunk.step[:count]),
-                np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8),
-                status == CENSORED,
-                status == DIVERGED,
-                np.asarray(chunk.position[:count]),
-                float(dt),
-            )
+        status = np.asarray(chunk.status[:count])
+        return chunk_start, EscapeResult(
+            np.asarray(chunk.step[:count]),
+            np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8),
+            status == CENSORED,
+            status == DIVERGED,
+            np.asarray(chunk.position[:count]),
+            float(dt),
+        )
+
+    with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:
+        if len(devices) == 1:
+            for chunk_start in starts:
+                yield run(chunk_start, devices[0])
+            return
+        # One worker thread per device (XLA releases the GIL while it computes); chunk i runs
+        # on device i mod D, and chunks are yielded in particle order.
+        with ThreadPoolExecutor(max_workers=len(devices)) as executor:
+            lanes = [
+                executor.submit(_run_lane, run, list(starts)[lane :: len(devices)], device)
+                for lane, device in enumerate(devices)
+            ]
+            results = dict(item for lane in lanes for item in lane.result())
+        for chunk_start in starts:
+            yield chunk_start, results.pop(chunk_start)
+
+
+def _run_lane(run, chunk_starts, device):
+    return [run(chunk_start, device) for chunk_start in chunk_starts]
 
 
 def concatenate_results(results: list[EscapeResult]) -> EscapeResult:
@@ -282,6 +319,7 @@ def simulate(
     check_every: int = 32,
     first_particle: int = 0,
     progress: bool | str = False,
+    devices: list | None = None,
 ) -> EscapeResult:
     """Simulates `num_particles` independent particles from `initial_position` until each escapes.
 
@@ -300,6 +338,8 @@ def simulate(
         check_every: steps between harvests of finished particles.
         first_particle: global index of the first particle (to extend a run with new particles).
         progress: show a progress bar (a string is used as its label).
+        devices: devices to spread the chunks over (default: all devices of the default
+            backend); the numbers do not depend on it.
 
     Returns:
         An `EscapeResult` of NumPy arrays of length N. The same key gives the same numbers
@@ -309,7 +349,7 @@ def simulate(
         dynamics, criteria, initial_position, key, num_particles=num_particles, dt=dt,
         max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
         crossing_correction=crossing_correction, check_every=check_every,
-        first_particle=first_particle, progress=progress,
+        first_particle=first_particle, progress=progress, devices=devices,
     )
     return concatenate_results([result for _, result in chunks])
 
