@@ -232,7 +232,7 @@ def simulate_chunks(
         check_every=check_every, first_particle=first_particle,
     )
     return _chunks(
-        dynamics, criteria, initial_position, key, dt_array, num_particles, max_steps,
+        dynamics, criteria, initial_position, key, dt_array, float(dt), num_particles, max_steps,
         chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
         _check_devices(devices),
     )
@@ -247,8 +247,9 @@ def _check_devices(devices):
     return devices
 
 
-def _chunks(dynamics, criteria, initial_position, key, dt, num_particles, max_steps, chunk_size,
-            num_slots, crossing_correction, check_every, first_particle, progress, devices):
+def _chunks(dynamics, criteria, initial_position, key, dt, dt_value, num_particles, max_steps,
+            chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
+            devices):
     dim, dtype = initial_position.shape[0], initial_position.dtype
     num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
     keys = _noise.stream_keys(key, _noise.num_streams(num_values, dtype))
@@ -274,7 +275,7 @@ def _chunks(dynamics, criteria, initial_position, key, dt, num_particles, max_st
             status == CENSORED,
             status == DIVERGED,
             np.asarray(chunk.position[:count]),
-            float(dt),
+            dt_value,
         )
 
     with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:

@@ -1,0 +1,207 @@
+"""The `jaxescape` command line.
+
+    jaxescape run [--config FILE] [options]  the Kramers-validation experiment (no options:
+                                             the default experiment)
+    jaxescape reproduce NAME [--size S]      a registered reproduction (`--list` lists them)
+
+Command-line options override the values of the config file. Invalid configurations print
+`jaxescape: error: <message>` to stderr and exit with status 2 before anything is simulated.
+"""
+
+import argparse
+import difflib
+import importlib
+import math
+import sys
+
+
+PROG = "jaxescape"
+EXIT_USAGE = 2
+
+
+class _Failure(Exception):
+    """A user error: printed as `jaxescape: error: ...`, exit status 2."""
+
+
+def _integer(text: str) -> int:
+    """An integer; 1e6 and 1_000_000 are accepted."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
+    if not (math.isfinite(number) and number.is_integer()):
+        raise argparse.ArgumentTypeError(f"invalid integer: {text!r}")
+    return int(number)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+
+
+def _number_list(text: str) -> tuple[float, ...]:
+    """Comma-separated numbers, e.g. 0.5,0.4,0.3333."""
+    items = [item.strip() for item in text.split(",")]
+    if items and items[-1] == "":  # tolerate a trailing comma
+        items.pop()
+    return tuple(_number(item) for item in items)
+
+
+def _add_run_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the Kramers-validation experiment (no options: the default experiment)",
+        description="Simulate overdamped Langevin escape from a 1-D minimum at several "
+        "temperatures and compare the mean first-passage time with the exact quadrature and "
+        "Kramers' law. Options override the config file; unset options keep the file's value "
+        "or the default.",
+    )
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file whose top-level keys are the option names with "
+                        "underscores (e.g. loss_scale = 2.0, temperatures = [0.5, 0.4])")
+    parser.add_argument("--landscape", metavar="NAME",
+                        help="double-well (default) or styblinski-tang")
+    parser.add_argument("--barrier", type=_number, help="double well: ΔL > 0 (default 1.0)")
+    parser.add_argument("--curvature", type=_number,
+                        help="double well: L'' at the minimum, > 0 (default 4.0)")
+    parser.add_argument("--asymmetry", type=_number,
+                        help="double well: asymmetry r > 1 (default 2.0, symmetric)")
+    parser.add_argument("--sharpness", type=_number,
+                        help="Styblinski-Tang: sharpness k > 0 (default 1.0)")
+    parser.add_argument("--loss-scale", type=_number,
+                        help="Styblinski-Tang: loss factor > 0 (default 1.0; barrier 25.2 x this)")
+    parser.add_argument("--temperatures", type=_number_list, metavar="T1,T2,...",
+                        help="comma-separated temperatures > 0 (default 0.5,0.4,0.3333,0.2857: "
+                        "ΔL/T = 2, 2.5, 3, 3.5)")
+    parser.add_argument("--particles", type=_integer, help="particles per level (default 1e6)")
+    parser.add_argument("--dt", type=_number, help="time step > 0 (default 0.01)")
+    parser.add_argument("--max-steps", type=_integer,
+                        help="censor particles still inside after this many steps (default 1e7)")
+    parser.add_argument("--seed", type=_integer, help="random seed in [0, 2^32) (default 0)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="run directory (default runs/kramers-YYYYmmdd-HHMMSS)")
+    parser.add_argument("--no-crossing-correction", dest="crossing_correction",
+                        action="store_const", const=False,
+                        help="no Brownian-bridge crossing correction")
+    parser.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                        help="no progress bars")
+    parser.set_defaults(handler=_run)
+
+
+def _add_reproduce_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run a registered reproduction of a published experiment",
+        description="Run a reproduction registered in jaxescape._reproductions.REPRODUCTIONS "
+        "(called as REPRODUCTIONS[NAME](output_dir, size, seed, progress)).",
+    )
+    parser.add_argument("name", nargs="?", metavar="NAME", help="the reproduction's name")
+    parser.add_argument("--list", action="store_true", help="list the reproductions and exit")
+    parser.add_argument("--size", default="default",
+                        help="smoke (seconds), default (minutes on a CPU) or large (a GPU)")
+    parser.add_argument("--seed", type=_integer, default=0, help="random seed (default 0)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="output directory (default runs/NAME-YYYYmmdd-HHMMSS)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars")
+    parser.set_defaults(handler=_reproduce)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="JAX Monte Carlo simulation of SGD/SDE particles escaping loss minima.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_parser(subparsers)
+    _add_reproduce_parser(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+_RUN_OPTIONS = ("landscape", "barrier", "curvature", "asymmetry", "sharpness", "loss_scale",
+                "temperatures", "particles", "dt", "max_steps", "seed", "output",
+                "crossing_correction", "progress")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._config import ConfigError, load_config, make_config
+    from ._experiment import run_kramers_experiment
+
+    overrides = {name: getattr(args, name) for name in _RUN_OPTIONS
+                 if getattr(args, name) is not None}
+    try:
+        if args.config is not None:
+            config = load_config(args.config, **overrides)
+        else:
+            config = make_config(overrides, "command line")
+        run_kramers_experiment(config)
+    except ConfigError as error:
+        raise _Failure(str(error)) from None
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    try:
+        _reproductions = importlib.import_module(f"{__package__}._reproductions")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__package__}._reproductions":
+            raise  # the module exists but is broken: show the real error
+        raise _Failure(
+            "no reproductions are installed (the module jaxescape._reproductions is missing)"
+        ) from None
+    registry = _reproductions.REPRODUCTIONS
+    available = ", ".join(sorted(registry)) or "none"
+    if args.list:
+        for name in sorted(registry):
+            doc = (registry[name].__doc__ or "").strip()
+            print(f"{name}  {doc.splitlines()[0]}" if doc else name)
+        return 0
+    if args.name is None:
+        raise _Failure(f"reproduce needs a NAME; available reproductions: {available}")
+    if args.name not in registry:
+        close = difflib.get_close_matches(args.name, list(registry), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _Failure(f"unknown reproduction {args.name!r}{hint} (available: {available})")
+    sizes = getattr(_reproductions, "SIZES", None)
+    if sizes is not None and args.size not in sizes:
+        raise _Failure(f"size must be one of {', '.join(sizes)}, got {args.size!r}")
+    if args.seed < 0:
+        raise _Failure(f"seed must be an integer >= 0, got {args.seed}")
+
+    from ._experiment import make_run_directory
+
+    output = make_run_directory(args.output, args.name)
+    registry[args.name](output, args.size, args.seed, args.progress)
+    print(f"{args.name} ({args.size}) done; results in {output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `jaxescape` console script and of `python -m jaxescape`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except _Failure as failure:
+        print(f"{PROG}: error: {failure}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
