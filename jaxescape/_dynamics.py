@@ -1,12 +1,14 @@
 r"""Dynamics: Itô SDEs $dy = f(t, y)\,dt + g(t, y)\,dW$ for one particle y of shape (dim,).
 
-`noise_kind()` says how the diffusion acts: "diagonal" (g has shape (dim,), multiplied elementwise with
-dW of shape (dim,)) or "matrix" (g has shape (dim, noise_dim), multiplied with dW of shape
-(noise_dim,)). Time t is the SDE time; for SGD-derived dynamics t = η·iterations (THEORY.md §1.2).
+`noise_kind()` says how the diffusion acts: "diagonal" (g has shape (dim,), multiplied
+elementwise with dW of shape (dim,)) or "matrix" (g has shape (dim, noise_dim), multiplied
+with dW of shape (noise_dim,)). Time t is the SDE time; for SGD-derived dynamics
+t = η·iterations (THEORY.md §1.2).
 """
 
 import abc
 from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp

@@ -174,7 +174,8 @@ class AnisotropicWell(AbstractLandscape):
     $L(y) = L_{\rm dw}(z_0) + \sum_{i\ge1} \tfrac12 k_i z_i^2$ with $z = R^{\rm T} y$ for an
     orthogonal `rotation` R (identity by default), so the transverse curvatures $k_i$ differ per
     direction and the escape direction is R's first column. Hessian at the minimum:
-    $R\,\mathrm{diag}(k, k_1, …)R^{\rm T}$; at the saddle: $R\,\mathrm{diag}(-k(r-1)/r, k_1, …)R^{\rm T}$.
+    $R\,\mathrm{diag}(k, k_1, …)R^{\rm T}$; at the saddle:
+    $R\,\mathrm{diag}(-k(r-1)/r, k_1, …)R^{\rm T}$.
     """
 
     barrier_height: jax.Array = eqx.field(converter=_array)

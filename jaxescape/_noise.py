@@ -1,4 +1,4 @@
-"""Counter-based noise: the random numbers of particle i at step n are a pure function of (key, i, n).
+"""Counter-based noise: particle i's random numbers at step n are a pure function of (key, i, n).
 
 One Threefry-2x32 hash of the counter (n, i) gives two 32-bit words, i.e. two float32 variates
 (or one float64). That is the same hash count per variate as `jax.random.normal` with partitionable

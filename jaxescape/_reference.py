@@ -1,4 +1,4 @@
-"""Exact references for a simulated 1-D dynamics: its own drift and diffusion fed to the quadrature."""
+"""Exact references for a simulated 1-D dynamics: its own drift and diffusion, by quadrature."""
 
 import jax
 import jax.numpy as jnp
