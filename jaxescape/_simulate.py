@@ -366,10 +366,18 @@ def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_eve
     )
     next_particle = jnp.int32(0)
     chunk_config = (config, jnp.int32(count), jnp.uint32(first_index))
+    # Commit everything to the chunk's device, so that the first call and the later ones (which
+    # get committed outputs back) share one compilation.
+    device = config[3].sharding
+    chunk_config, slots, buffers, next_particle = jax.device_put(
+        (chunk_config, slots, buffers, next_particle), device
+    )
     # About 2^24 slot-steps per call between progress updates.
     finished_before = 0
     while True:
-        num_rounds = jnp.int32(max(1, 2**24 // (num_slots * check_every)))
+        num_rounds = jax.device_put(
+            jnp.int32(max(1, 2**24 // (num_slots * check_every))), device
+        )
         slots, buffers, next_particle = _advance(
             chunk_config, slots, buffers, next_particle, num_rounds,
             check_every=check_every, crossing_correction=crossing_correction,
@@ -386,7 +394,7 @@ def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_eve
         smaller = num_slots // _SHRINK_FACTOR
         if started == count and smaller >= _MINIMUM_SLOTS and running <= smaller:
             num_slots = smaller
-            slots = _shrink(slots, num_slots)
+            slots = jax.device_put(_shrink(slots, num_slots), device)
 
 
 _SHRINK_FACTOR = 16

@@ -71,7 +71,15 @@ def check_simulation_inputs(
         )
     if not bool(jnp.all(jnp.isfinite(position))):
         raise ValueError(f"initial_position must be finite, got {np.asarray(position)}")
-    dt_array = jnp.asarray(dt, position.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        dt_in_dtype = np.asarray(float(dt)).astype(position.dtype)
+    if not np.isfinite(dt_in_dtype) or dt_in_dtype <= 0:
+        raise ValueError(
+            f"dt must be positive and finite in the simulation dtype {position.dtype} "
+            f"(between {np.finfo(position.dtype).tiny} and {np.finfo(position.dtype).max}), "
+            f"got {dt}"
+        )
+    dt_array = jnp.asarray(dt_in_dtype)
 
     time = jnp.zeros((), position.dtype)
     if landscape is not None:
