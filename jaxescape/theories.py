@@ -1,0 +1,51 @@
+"""The source papers' escape theories: SGD noise models, closed-form predictions, reproductions.
+
+- Noise models (Itô SDEs, time t = η·iterations): `XieSGDNoise`, `MoriLossNoise`,
+  `MengPowerLawNoise`, and the white-noise control `matched_white_noise`.
+- Test landscapes for them: `QuadraticLandscape` (linear regression), `LossOffset` (L* > 0),
+  `PiecewiseQuadraticValley` (Xie's path-parameter geometry).
+- Closed forms (NumPy): the general 1-D Laplace law `laplace_escape_time`, Xie's
+  `xie_sgd_escape_time` / `xie_white_noise_escape_time`, Mori's `mori_escape_rate` (eq. 16),
+  `mori_escape_rate_multidim` (eq. 17), `mori_stationary_exponent` (eq. 18) and the exact
+  `mori_loss_threshold_time`, Meng's `meng_escape_time`.
+- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng"}`, each `f(output_dir, size, seed,
+  progress) -> dict`.
+
+See docs/THEORIES.md for the formulas' sources, regimes and the measured results.
+"""
+
+from ._escape_theory import (
+    laplace_escape_time as laplace_escape_time,
+    laplace_exponent as laplace_exponent,
+    laplace_log_escape_time as laplace_log_escape_time,
+    meng_escape_time as meng_escape_time,
+    meng_log_escape_time as meng_log_escape_time,
+    meng_power_law_slope as meng_power_law_slope,
+    meng_stationary_exponent as meng_stationary_exponent,
+    mori_escape_rate as mori_escape_rate,
+    mori_escape_rate_multidim as mori_escape_rate_multidim,
+    mori_loss_threshold_time as mori_loss_threshold_time,
+    mori_passage_exponent as mori_passage_exponent,
+    mori_stationary_exponent as mori_stationary_exponent,
+    piecewise_quadratic_path_fraction as piecewise_quadratic_path_fraction,
+    xie_sgd_escape_time as xie_sgd_escape_time,
+    xie_sgd_exponent as xie_sgd_exponent,
+    xie_white_noise_escape_time as xie_white_noise_escape_time,
+)
+from ._noise_models import (
+    LossOffset as LossOffset,
+    MengPowerLawNoise as MengPowerLawNoise,
+    MoriLossNoise as MoriLossNoise,
+    PiecewiseQuadraticValley as PiecewiseQuadraticValley,
+    QuadraticLandscape as QuadraticLandscape,
+    XieSGDNoise as XieSGDNoise,
+    matched_white_noise as matched_white_noise,
+)
+from ._reproductions import (
+    REPRODUCTIONS as REPRODUCTIONS,
+    fit_stationary_exponent as fit_stationary_exponent,
+    linear_regression_problem as linear_regression_problem,
+    reproduce_meng as reproduce_meng,
+    reproduce_mori as reproduce_mori,
+    reproduce_xie as reproduce_xie,
+)
