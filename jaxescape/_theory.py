@@ -6,6 +6,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import logsumexp
 
+
 ArrayFunction = Callable[[np.ndarray], np.ndarray | float]
 
 _MINIMUM_POINTS = 101

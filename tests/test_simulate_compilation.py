@@ -20,7 +20,6 @@ import contextlib
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import jaxescape as jxe
 import jaxescape._simulate as simulate_module

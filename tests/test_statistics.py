@@ -14,6 +14,7 @@ from jaxescape._statistics import (
     mean_escape_time,
 )
 
+
 # Hand example: events at 1, 2, 3, 5, 5; censored at 2, 4, 6.
 HAND_TIMES = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 5.0, 6.0])
 HAND_CENSORED = np.array([False, False, True, False, True, False, False, True])
