@@ -24,9 +24,7 @@ import math
 import os
 import time
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from scipy import optimize, special
@@ -49,6 +47,7 @@ from ._noise_models import (
     QuadraticLandscape,
     XieSGDNoise,
 )
+from ._reference import numpy_coefficients
 from ._simulate import simulate
 from ._theory import log_mfpt_quadrature
 
@@ -59,42 +58,6 @@ _STEP_LIMIT = 2**31 - 1
 
 # --------------------------------------------------------------------------------------------
 # Measurement helpers
-
-_CHUNK = 2**14
-
-
-@eqx.filter_jit
-def _drift_and_diffusion(dynamics, points):
-    """A(x) and D(x) = |g(x)|²/2 of a 1-D dynamics at `points` (shape (n,))."""
-    def one(x):
-        y = jnp.reshape(x, (1,))
-        return dynamics.drift(0.0, y)[0], 0.5 * jnp.sum(dynamics.diffusion(0.0, y) ** 2)
-
-    return jax.vmap(one)(points)
-
-
-def numpy_coefficients(dynamics):
-    """NumPy drift A(x) and diffusion coefficient D(x) of a 1-D dynamics, for the quadratures.
-
-    Evaluated in fixed-size chunks by one jitted function, so the many grids of a sweep share one
-    compilation per dynamics type (eager `vmap` would compile every primitive per grid size).
-    """
-    dtype = jnp.result_type(float)
-
-    def evaluate(x):
-        x = np.asarray(x, np.float64)
-        flat = x.reshape(-1)
-        drift, diffusion = np.empty(flat.size), np.empty(flat.size)
-        for begin in range(0, flat.size, _CHUNK):
-            piece = flat[begin:begin + _CHUNK]
-            padded = np.pad(piece, (0, _CHUNK - piece.size), mode="edge")
-            a, d = _drift_and_diffusion(dynamics, jnp.asarray(padded, dtype))
-            drift[begin:begin + piece.size] = np.asarray(a)[: piece.size]
-            diffusion[begin:begin + piece.size] = np.asarray(d)[: piece.size]
-        return drift.reshape(x.shape), diffusion.reshape(x.shape)
-
-    return (lambda x: evaluate(x)[0]), (lambda x: evaluate(x)[1])
-
 
 def _num_slots(num_particles: int) -> int:
     """About N/8 working slots: keeps the pool busy until the exponential tail (CPU-friendly)."""

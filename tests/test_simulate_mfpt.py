@@ -6,7 +6,7 @@ reference `exact_mfpt(dynamics, 0, reflecting=-2p, absorbing=1.5p)` = 17.5135.
 
 The simulated mean is that of the Euler–Maruyama chain, not of the SDE: it carries a
 discretisation bias. MEASURED (details, keys and script in tests/MEASURED_BIAS.md; float32,
-CPU; exact = 17.513475554):
+CPU; exact = 17.513482019):
 
     relative bias of the MFPT, % ± SE      crossing_correction=True       =False
     dt = 0.04                               −2.013 ± 0.093 (N = 10^6)      +2.233 ± 0.097 (10^6)
@@ -82,7 +82,7 @@ def corrected_run_at_dt_004():
 
 def test_exact_reference_is_the_documented_value():
     *_, exact = double_well_problem()
-    assert exact == pytest.approx(17.513475554, rel=1e-8)
+    assert exact == pytest.approx(17.513482019, rel=1e-8)
 
 
 def test_mfpt_matches_quadrature_up_to_the_measured_bias():
