@@ -80,6 +80,17 @@ def engine(num_particles, num_steps, landscape, crossing_correction):
     return run
 
 
+def processor_name():
+    """The CPU model (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--particles", type=int, default=1_000_000)
@@ -97,7 +108,8 @@ def main():
             args.particles, args.steps, landscape, False
         ),
     }
-    print(f"device: {device.device_kind} ({device.platform}), jax {jax.__version__}, "
+    print(f"device: {device.device_kind} ({device.platform}, {processor_name()}), "
+          f"jax {jax.__version__}, "
           f"N = {args.particles}, steps = {args.steps}")
     results = {}
     for name, function in rows.items():
@@ -113,7 +125,7 @@ def main():
         "benchmark": "engine_throughput",
         "device_kind": device.device_kind,
         "platform": device.platform,
-        "processor": platform.processor() or platform.machine(),
+        "processor": processor_name(),
         "jax": jax.__version__,
         "jaxescape": jxe.__version__,
         "particles": args.particles,
