@@ -31,6 +31,10 @@ from ._simulate import (
     simulate as simulate,
     simulate_chunks as simulate_chunks,
 )
+from ._splitting import (
+    SplittingResult as SplittingResult,
+    estimate_escape_time as estimate_escape_time,
+)
 from ._statistics import (
     ExponentialityTest as ExponentialityTest,
     RateEstimate as RateEstimate,
