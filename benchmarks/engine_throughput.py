@@ -7,6 +7,8 @@ particle takes exactly `num_steps` steps (then is censored) and the work is N ·
 Rows, all timed as the minimum over repeats after a warm-up call (compilation excluded):
 - rng_floor: `jax.random.normal(fold_in(key, step), (N,))` per step inside `lax.scan`, summed
   so it cannot be optimised away — the cost of merely drawing the Gaussians.
+- unrolled_threefry_normals: the same count of normals from jaxescape's own counter-based noise
+  (Threefry written out in jnp operations; `jax.random` uses a rolled loop on CPU).
 - scan_baseline: the same Euler–Maruyama update written by hand in `lax.scan` with
   `jax.random.normal` noise and no escape detection.
 - jaxescape (crossing correction on / off): `jaxescape.simulate`, with escape detection,
@@ -52,6 +54,26 @@ def rng_floor(num_particles, num_steps):
         return lax.scan(body, jnp.zeros(num_particles), jnp.arange(num_steps))[0]
 
     return lambda: draw(jr.key(0))
+
+
+def unrolled_floor(num_particles, num_steps):
+    """The same count of normals from jaxescape's own noise (unrolled Threefry of (step, i))."""
+    from jaxescape import _noise
+
+    @jax.jit
+    def draw(keys):
+        particles = jnp.arange(num_particles, dtype=jnp.uint32)
+
+        def body(total, step):
+            words = _noise.threefry_2x32(keys[0, 0], keys[0, 1], step, particles)[0]
+            uniform = _noise.uniform_from_words(words, jnp.float32)
+            return total + _noise.normal_from_uniform(uniform), None
+
+        steps = jnp.arange(num_steps, dtype=jnp.uint32)
+        return lax.scan(body, jnp.zeros(num_particles), steps)[0]
+
+    keys = _noise.stream_keys(jr.key(0), 1)
+    return lambda: draw(keys)
 
 
 def scan_baseline(num_particles, num_steps, landscape):
@@ -102,6 +124,7 @@ def main():
     device = jax.devices()[0]
     rows = {
         "rng_floor": rng_floor(args.particles, args.steps),
+        "unrolled_threefry_normals": unrolled_floor(args.particles, args.steps),
         "scan_baseline": scan_baseline(args.particles, args.steps, landscape),
         "jaxescape (crossing correction)": engine(args.particles, args.steps, landscape, True),
         "jaxescape (no crossing correction)": engine(

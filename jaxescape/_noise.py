@@ -11,7 +11,29 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax import lax
-from jax.extend.random import threefry2x32_p
+
+
+def _rotate_left(x: jax.Array, distance: int) -> jax.Array:
+    return (x << jnp.uint32(distance)) | (x >> jnp.uint32(32 - distance))
+
+
+def threefry_2x32(key_high, key_low, counter_high, counter_low) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), bit-identical to JAX's primitive.
+
+    Written out in `jnp` operations rather than calling `threefry2x32_p`, whose CPU lowering is a
+    rolled loop: unrolled, XLA fuses the hash with the normal transform and the particle step
+    into one kernel (no nested loop, no intermediate arrays).
+    """
+    keys = (key_high, key_low, key_high ^ key_low ^ jnp.uint32(0x1BD11BDA))
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    x0, x1 = counter_high + keys[0], counter_low + keys[1]
+    for block in range(5):
+        for distance in rotations[block % 2]:
+            x0 = x0 + x1
+            x1 = _rotate_left(x1, distance) ^ x0
+        x0 = x0 + keys[(block + 1) % 3]
+        x1 = x1 + keys[(block + 2) % 3] + jnp.uint32(block + 1)
+    return x0, x1
 
 
 def stream_keys(key: jax.Array, num_streams: int) -> jax.Array:
@@ -33,7 +55,7 @@ def random_words(keys: jax.Array, particle_index: jax.Array, step: jax.Array) ->
     """The 2·len(keys) uint32 words of one particle at one step (single particle, no batch axis)."""
     counter_high = jnp.broadcast_to(step.astype(jnp.uint32), keys.shape[:1])
     counter_low = jnp.broadcast_to(particle_index.astype(jnp.uint32), keys.shape[:1])
-    first, second = threefry2x32_p.bind(keys[:, 0], keys[:, 1], counter_high, counter_low)
+    first, second = threefry_2x32(keys[:, 0], keys[:, 1], counter_high, counter_low)
     return jnp.concatenate([first, second])
 
 
@@ -62,7 +84,7 @@ def particle_variates(
     """`num_normals` standard normals and one uniform for one particle at one step."""
     if jnp.dtype(dtype).itemsize == 4 and num_normals == 1 and keys.shape[0] == 1:
         # The common 1-D case, without concatenating words (XLA fuses it better on CPU).
-        first, second = threefry2x32_p.bind(
+        first, second = threefry_2x32(
             keys[0, 0], keys[0, 1], step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
         )
         normal = normal_from_uniform(uniform_from_words(first, dtype))
