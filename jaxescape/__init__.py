@@ -11,6 +11,12 @@ from ._criteria import (
     Predicate as Predicate,
     past_saddle as past_saddle,
 )
+from ._data import (
+    Dataset as Dataset,
+    gaussian_regression_data as gaussian_regression_data,
+    interpolation_data as interpolation_data,
+    meng_data as meng_data,
+)
 from ._dynamics import (
     AbstractDynamics as AbstractDynamics,
     GeneralSDE as GeneralSDE,
@@ -24,7 +30,17 @@ from ._landscapes import (
     StyblinskiTang as StyblinskiTang,
     TiltedDoubleWell as TiltedDoubleWell,
 )
+from ._models import (
+    AbstractModel as AbstractModel,
+    LinearRegression as LinearRegression,
+    MengDoubleWell as MengDoubleWell,
+    MinimumOfQuadratics as MinimumOfQuadratics,
+    MLPRegression as MLPRegression,
+    TrainingLoss as TrainingLoss,
+    meng_shift_for_barrier as meng_shift_for_barrier,
+)
 from ._reference import exact_log_mfpt as exact_log_mfpt, exact_mfpt as exact_mfpt
+from ._sgd import MinibatchSGD as MinibatchSGD
 from ._simulate import (
     EscapeResult as EscapeResult,
     concatenate_results as concatenate_results,

@@ -13,7 +13,7 @@ step) (see `_noise.py`), so results are bit-identical for any chunk size and poo
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import jax
@@ -29,6 +29,10 @@ from ._step import euler_maruyama_step, normal_variance
 from ._validation import check_simulation_inputs
 
 
+if TYPE_CHECKING:
+    from ._sgd import MinibatchSGD
+
+
 # Slot and particle status codes; an escape through criterion k has status ESCAPED + k.
 RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
 
@@ -36,7 +40,7 @@ RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
 class Slots(NamedTuple):
     """The working pool, one row per slot."""
 
-    position: jax.Array  # shape=(num_slots, dim)
+    state: object  # pytree, leaves (num_slots, ...): the position, or (position, optimizer state)
     particle: jax.Array  # shape=(num_slots,), int32: index within the chunk; -1 if empty
     step: jax.Array  # shape=(num_slots,), int32: steps taken by that particle
     status: jax.Array  # shape=(num_slots,), int8: RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED + k
@@ -48,6 +52,25 @@ class Buffers(NamedTuple):
     step: jax.Array  # shape=(chunk,), int32
     status: jax.Array  # shape=(chunk,), int8
     position: jax.Array  # shape=(chunk, dim)
+
+
+def _final_status(outside, new_step, max_steps, new_state):
+    """The status after a step; of the criteria that hold, the first one wins."""
+    new_status = jnp.where(new_step >= max_steps, CENSORED, RUNNING).astype(jnp.int8)
+    for index in reversed(range(len(outside))):  # reversed, so the first one overrides
+        new_status = jnp.where(outside[index], ESCAPED + index, new_status).astype(jnp.int8)
+    finite = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_state)]
+    return jnp.where(jnp.all(jnp.stack(finite)), new_status, DIVERGED).astype(jnp.int8)
+
+
+def _keep_running(state, new_state, step, status, new_status):
+    """Only running slots move; finished ones keep their final state, step and status."""
+    running = status == RUNNING
+    return (
+        jax.tree.map(lambda new, old: jnp.where(running, new, old), new_state, state),
+        step + running.astype(step.dtype),
+        jnp.where(running, new_status, status),
+    )
 
 
 class EscapeResult(NamedTuple):
@@ -101,25 +124,35 @@ def _particle_step(dynamics, criteria, keys, dt, max_steps, crossing_correction,
                 bridged = jnp.arange(len(criteria)) == jnp.argmax(jnp.stack(probabilities))
                 bridged = bridged & (uniform < 1 - no_crossing)
                 outside = [o | b for o, b in zip(outside, bridged)]
-        new_step = step + 1
-        # The first criterion that holds wins; later ones are checked in reverse so it overrides.
-        new_status = jnp.where(new_step >= max_steps, CENSORED, RUNNING).astype(jnp.int8)
-        for index in reversed(range(len(criteria))):
-            new_status = jnp.where(outside[index], ESCAPED + index, new_status).astype(jnp.int8)
-        diverged = ~jnp.all(jnp.isfinite(new_position))
-        new_status = jnp.where(diverged, DIVERGED, new_status).astype(jnp.int8)
-        running = status == RUNNING
-        return (
-            jnp.where(running, new_position, position),
-            particle,
-            step + running.astype(step.dtype),
-            jnp.where(running, new_status, status),
-        )
+        new_status = _final_status(outside, step + 1, max_steps, new_position)
+        position, step, status = _keep_running(position, new_position, step, status, new_status)
+        return position, particle, step, status
 
     return step_one
 
 
-def _harvest_and_refill(slots, buffers, initial_position, next_particle, count):
+def _iteration_step(process, criteria, keys, max_steps, first_index):
+    """The step of one slot for a discrete-time process (SGD): escapes are checked on iterates."""
+
+    def step_one(state, particle, step, status):
+        new_state = process.update(state, keys, first_index + particle.astype(jnp.uint32), step)
+        position = process.position(new_state)
+        outside = [criterion.is_outside(position) for criterion in criteria]
+        new_status = _final_status(outside, step + 1, max_steps, new_state)
+        state, step, status = _keep_running(state, new_state, step, status, new_status)
+        return state, particle, step, status
+
+    return step_one
+
+
+def _positions(dynamics, state):
+    """The positions of a batch of slot states (the state itself for an SDE)."""
+    if isinstance(dynamics, AbstractDynamics):
+        return state
+    return jax.vmap(dynamics.position)(state)
+
+
+def _harvest_and_refill(slots, buffers, positions, initial_state, next_particle, count):
     """Write finished slots into the buffers, then start the next particles in free slots."""
     finished = (slots.status != RUNNING) & (slots.particle >= 0)
     chunk = buffers.step.shape[0]
@@ -127,13 +160,17 @@ def _harvest_and_refill(slots, buffers, initial_position, next_particle, count):
     buffers = Buffers(
         buffers.step.at[target].set(slots.step, mode="drop"),
         buffers.status.at[target].set(slots.status, mode="drop"),
-        buffers.position.at[target].set(slots.position, mode="drop"),
+        buffers.position.at[target].set(positions, mode="drop"),
     )
     free = slots.status != RUNNING
     new_particle = next_particle + jnp.cumsum(free, dtype=jnp.int32) - 1
     assign = free & (new_particle < count)
+
+    def refill(initial, current):
+        return jnp.where(assign.reshape((-1,) + (1,) * initial.ndim), initial, current)
+
     slots = Slots(
-        jnp.where(assign[:, None], initial_position, slots.position),
+        jax.tree.map(refill, initial_state, slots.state),
         jnp.where(assign, new_particle, jnp.where(free, -1, slots.particle)),
         jnp.where(assign, 0, slots.step),
         jnp.where(assign, RUNNING, jnp.where(free, EMPTY, slots.status)).astype(jnp.int8),
@@ -150,10 +187,13 @@ def _advance(
 
     `config` (not donated) holds the chunk's constants; the pool and buffers are donated.
     """
-    (dynamics, criteria, initial_position, keys, dt, max_steps), count, first_index = config
-    step_one = _particle_step(
-        dynamics, criteria, keys, dt, max_steps, crossing_correction, first_index
-    )
+    (dynamics, criteria, initial_state, keys, dt, max_steps), count, first_index = config
+    if isinstance(dynamics, AbstractDynamics):
+        step_one = _particle_step(
+            dynamics, criteria, keys, dt, max_steps, crossing_correction, first_index
+        )
+    else:
+        step_one = _iteration_step(dynamics, criteria, keys, max_steps, first_index)
     step_all = jax.vmap(step_one)
 
     def scan_body(slots, _):
@@ -163,7 +203,7 @@ def _advance(
         slots, buffers, next_particle, round_index = carry
         slots, _ = lax.scan(scan_body, slots, None, length=check_every)
         slots, buffers, next_particle = _harvest_and_refill(
-            slots, buffers, initial_position, next_particle, count
+            slots, buffers, _positions(dynamics, slots.state), initial_state, next_particle, count
         )
         return slots, buffers, next_particle, round_index + 1
 
@@ -178,9 +218,9 @@ def _advance(
     return slots, buffers, next_particle
 
 
-def _empty_slots(num_slots, dim, dtype):
+def _empty_slots(num_slots, initial_state):
     return Slots(
-        jnp.zeros((num_slots, dim), dtype),
+        jax.tree.map(lambda leaf: jnp.zeros((num_slots,) + leaf.shape, leaf.dtype), initial_state),
         jnp.full((num_slots,), -1, jnp.int32),
         jnp.zeros((num_slots,), jnp.int32),
         jnp.full((num_slots,), EMPTY, jnp.int8),
@@ -190,8 +230,8 @@ def _empty_slots(num_slots, dim, dtype):
 def _shrink(slots, num_slots):
     """Keep the running slots only, in a pool of `num_slots` rows."""
     keep = np.flatnonzero(np.asarray(slots.status) == RUNNING)
-    fresh = _empty_slots(num_slots, slots.position.shape[1], slots.position.dtype)
-    return Slots(*(f.at[: keep.size].set(s[keep]) for f, s in zip(fresh, slots)))
+    fresh = _empty_slots(num_slots, jax.tree.map(lambda leaf: leaf[0], slots.state))
+    return jax.tree.map(lambda f, s: f.at[: keep.size].set(s[keep]), fresh, slots)
 
 
 def default_num_slots() -> int:
@@ -200,13 +240,13 @@ def default_num_slots() -> int:
 
 
 def simulate_chunks(
-    dynamics: AbstractDynamics,
+    dynamics: "AbstractDynamics | MinibatchSGD",
     criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
     initial_position,
     key: jax.Array,
     *,
     num_particles: int,
-    dt,
+    dt=None,
     max_steps: int,
     chunk_size: int = 2**22,
     num_slots: int | None = None,
@@ -232,7 +272,8 @@ def simulate_chunks(
         check_every=check_every, first_particle=first_particle,
     )
     return _chunks(
-        dynamics, criteria, initial_position, key, dt_array, float(dt), num_particles, max_steps,
+        dynamics, criteria, initial_position, key, dt_array, float(dt_array), num_particles,
+        max_steps,
         chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
         _check_devices(devices),
     )
@@ -251,9 +292,15 @@ def _chunks(dynamics, criteria, initial_position, key, dt, dt_value, num_particl
             chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
             devices):
     dim, dtype = initial_position.shape[0], initial_position.dtype
-    num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
-    keys = _noise.stream_keys(key, _noise.num_streams(num_values, dtype))
-    config = (dynamics, criteria, initial_position, keys, dt, jnp.int32(max_steps))
+    if isinstance(dynamics, AbstractDynamics):
+        num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
+        streams = _noise.num_streams(num_values, dtype)
+        initial_state = initial_position
+    else:
+        streams = dynamics.num_streams(dtype)
+        initial_state = dynamics.initial_state(initial_position)
+    keys = _noise.stream_keys(key, streams)
+    config = (dynamics, criteria, initial_state, keys, dt, jnp.int32(max_steps))
     pool = num_slots or default_num_slots()
     # Every device gets at least one chunk; chunking never changes the numbers.
     chunk_capacity = min(chunk_size, -(-num_particles // len(devices)))
@@ -306,13 +353,13 @@ def concatenate_results(results: list[EscapeResult]) -> EscapeResult:
 
 
 def simulate(
-    dynamics: AbstractDynamics,
+    dynamics: "AbstractDynamics | MinibatchSGD",
     criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
     initial_position,
     key: jax.Array,
     *,
     num_particles: int,
-    dt,
+    dt=None,
     max_steps: int,
     chunk_size: int = 2**22,
     num_slots: int | None = None,
@@ -325,17 +372,20 @@ def simulate(
     """Simulates `num_particles` independent particles from `initial_position` until each escapes.
 
     Args:
-        dynamics: the SDE (e.g. `OverdampedLangevin(landscape, temperature)`).
+        dynamics: the SDE (e.g. `OverdampedLangevin(landscape, temperature)`), or real
+            minibatch SGD on a data set (`MinibatchSGD`), whose iterates are checked for escape.
         criteria: one escape criterion or a tuple; `boundary` records which one was hit.
         initial_position: start point, shape (dim,), inside the basin.
         key: a `jax.random.key`. Particle i's noise depends only on (key, first_particle + i, step).
         num_particles: N >= 1, run in chunks of `chunk_size` (see `simulate_chunks` to stream).
-        dt: time step > 0; times are reported as step · dt.
+        dt: time step > 0; times are reported as step · dt. For `MinibatchSGD` it only sets
+            the time unit (default 1: times in iterations; dt = η gives the SDE time t = ηk).
         max_steps: steps after which a particle still inside is censored (< 2^31).
         chunk_size: particles per compiled chunk (device memory is bounded by it).
         num_slots: size of the working pool (default: 2^16 on CPU, 2^22 on accelerators).
         crossing_correction: sample Brownian-bridge crossings of `HalfSpace` criteria between
-            steps (removes the O(sqrt(dt)) bias of missed crossings).
+            steps (removes the O(sqrt(dt)) bias of missed crossings). SDEs only: SGD has no
+            path between its iterates.
         check_every: steps between harvests of finished particles.
         first_particle: global index of the first particle (to extend a run with new particles).
         progress: show a progress bar (a string is used as its label).
@@ -358,7 +408,7 @@ def simulate(
 def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_every,
                crossing_correction, bar):
     num_slots = min(pool, _next_power_of_two(count))
-    slots = _empty_slots(num_slots, dim, dtype)
+    slots = _empty_slots(num_slots, config[2])
     buffers = Buffers(
         jnp.zeros(capacity, jnp.int32),
         jnp.full(capacity, EMPTY, jnp.int8),

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._dynamics import AbstractDynamics
+
 
 MAX_STEPS_LIMIT = 2**31 - 1
 MAX_PARTICLE_INDEX = 2**32
@@ -36,7 +38,17 @@ def check_simulation_inputs(
     check_every, first_particle,
 ):
     """Validates everything `simulate` takes; returns the start point and dt as arrays."""
+    is_sde = isinstance(dynamics, AbstractDynamics)
+    if not is_sde and not hasattr(dynamics, "update"):
+        raise TypeError(
+            f"dynamics must be an SDE (AbstractDynamics) or MinibatchSGD, got "
+            f"{type(dynamics).__name__}"
+        )
     check_positive_integer("num_particles", num_particles)
+    if dt is None and is_sde:
+        raise ValueError("dt is required for SDE dynamics: a time step > 0")
+    if dt is None:
+        dt = 1.0  # SGD: times in iterations
     check_positive_number("dt", dt)
     check_positive_integer("max_steps", max_steps, MAX_STEPS_LIMIT)
     check_positive_integer("chunk_size", chunk_size)
@@ -80,7 +92,26 @@ def check_simulation_inputs(
             f"got {dt}"
         )
     dt_array = jnp.asarray(dt_in_dtype)
+    if is_sde:
+        _check_sde_start(dynamics, position)
+    else:
+        dynamics.check_start(position)
+    for index, criterion in enumerate(criteria):
+        try:
+            outside = bool(criterion.is_outside(position))
+        except jax.errors.JAXTypeError as error:
+            raise ValueError(f"criteria[{index}] cannot be evaluated: {error}") from error
+        if outside:
+            raise ValueError(
+                f"initial_position {np.asarray(position)} is already outside the basin: "
+                f"criteria[{index}] ({type(criterion).__name__}) holds there; start inside"
+            )
+    return position, dt_array
 
+
+def _check_sde_start(dynamics, position):
+    """The SDE's loss, drift and diffusion are finite and of the right shapes at the start."""
+    landscape = getattr(dynamics, "landscape", None)
     time = jnp.zeros((), position.dtype)
     if landscape is not None:
         loss = landscape.loss(position)
@@ -106,14 +137,3 @@ def check_simulation_inputs(
     for name, value in (("drift", drift), ("diffusion", diffusion)):
         if not bool(jnp.all(jnp.isfinite(value))):
             raise ValueError(f"the {name} is not finite at initial_position: {np.asarray(value)}")
-    for index, criterion in enumerate(criteria):
-        try:
-            outside = bool(criterion.is_outside(position))
-        except jax.errors.JAXTypeError as error:
-            raise ValueError(f"criteria[{index}] cannot be evaluated: {error}") from error
-        if outside:
-            raise ValueError(
-                f"initial_position {np.asarray(position)} is already outside the basin: "
-                f"criteria[{index}] ({type(criterion).__name__}) holds there; start inside"
-            )
-    return position, dt_array

@@ -55,10 +55,15 @@ def test_dt_not_representable_in_the_simulation_dtype(dt):
         run(dt=dt)
 
 
-@pytest.mark.parametrize("dt", [None, "fast", jnp.ones(2)])
+@pytest.mark.parametrize("dt", ["fast", jnp.ones(2)])
 def test_dt_that_is_not_a_number(dt):
     with pytest.raises(TypeError, match="dt"):
         run(dt=dt)
+
+
+def test_sde_needs_dt():
+    with pytest.raises(ValueError, match="dt is required"):
+        run(dt=None)
 
 
 @pytest.mark.parametrize("temperature", [0.0, -0.5, math.nan, math.inf])
