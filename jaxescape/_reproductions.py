@@ -870,4 +870,14 @@ def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
                    output_dir, size, seed, began, sweeps, transforms)
 
 
-REPRODUCTIONS = {"xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng}
+def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Wu, Ma & E's stability with real SGD particles (in `_reproduce_wu.py`, which imports the
+    helpers above)."""
+    from ._reproduce_wu import reproduce_wu as run
+
+    return run(output_dir, size, seed, progress)
+
+
+REPRODUCTIONS = {
+    "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,
+}
