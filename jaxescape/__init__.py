@@ -62,6 +62,7 @@ from ._statistics import (
     mean_escape_time as mean_escape_time,
 )
 from ._step import euler_maruyama_step as euler_maruyama_step
+from ._sweep import Sweep as Sweep, load_sweep as load_sweep
 from ._theory import (
     eyring_kramers_time as eyring_kramers_time,
     kramers_rate as kramers_rate,
@@ -69,6 +70,25 @@ from ._theory import (
     log_mfpt_quadrature as log_mfpt_quadrature,
     mfpt_quadrature as mfpt_quadrature,
 )
+from ._trends import (
+    LinearFit as LinearFit,
+    TheoryRatio as TheoryRatio,
+    ratio_to_theory as ratio_to_theory,
+    weighted_linear_fit as weighted_linear_fit,
+)
+
+
+def __getattr__(name: str):
+    """`run_sweep` and `write_report` are loaded on first use (they import matplotlib)."""
+    if name == "run_sweep":
+        from ._sweep_run import run_sweep
+
+        return run_sweep
+    if name == "write_report":
+        from ._report import write_report
+
+        return write_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 try:

@@ -167,15 +167,15 @@ _CHECKS = {
 }
 
 
-def check_keys(keys, source: str = "config") -> None:
-    """Raises `ConfigError` for the first key that is not a field, naming the closest field."""
+def check_keys(keys, source: str = "config", valid: tuple[str, ...] = FIELD_NAMES) -> None:
+    """Raises `ConfigError` for the first key not in `valid`, naming the closest valid key."""
     for key in keys:
-        if key in FIELD_NAMES:
+        if key in valid:
             continue
-        close = difflib.get_close_matches(str(key), FIELD_NAMES, n=1)
+        close = difflib.get_close_matches(str(key), valid, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"unknown key {key!r} in {source}; {hint}valid keys: {', '.join(FIELD_NAMES)}"
+            f"unknown key {key!r} in {source}; {hint}valid keys: {', '.join(valid)}"
         )
 
 
@@ -185,17 +185,23 @@ def make_config(values: Mapping, source: str = "config") -> ExperimentConfig:
     return ExperimentConfig(**values)
 
 
-def read_config_file(path) -> dict:
-    """The key/value pairs of a TOML config file, keys checked (values are checked later)."""
+def read_toml(path, kind: str = "config file") -> dict:
+    """A TOML file's contents; a missing, unreadable or invalid file raises `ConfigError`."""
+    source = f"{kind} {os.fspath(path)!r}"
     try:
         with open(path, "rb") as file:
-            values = tomllib.load(file)
+            return tomllib.load(file)
     except FileNotFoundError:
-        raise ConfigError(f"config file {os.fspath(path)!r} does not exist") from None
+        raise ConfigError(f"{source} does not exist") from None
     except OSError as error:
-        raise ConfigError(f"cannot read config file {os.fspath(path)!r}: {error}") from None
+        raise ConfigError(f"cannot read {source}: {error}") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {os.fspath(path)!r} is not valid TOML: {error}") from None
+        raise ConfigError(f"{source} is not valid TOML: {error}") from None
+
+
+def read_config_file(path) -> dict:
+    """The key/value pairs of a TOML config file, keys checked (values are checked later)."""
+    values = read_toml(path)
     check_keys(values, f"config file {os.fspath(path)!r}")
     return values
 

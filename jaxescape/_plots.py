@@ -19,6 +19,11 @@ class LevelData(NamedTuple):
     censoring_time: float  # max_steps · dt
     rate: float  # exponential MLE rate
     exact_mfpt: float
+    label: str = ""  # panel title and legend entry; default "T = <temperature>"
+
+    @property
+    def title(self) -> str:
+        return self.label or f"T = {self.temperature:.4g}"
 
 
 _MAX_CURVE_POINTS = 4000
@@ -53,7 +58,7 @@ def _histogram_panel(axes, level: LevelData, color) -> None:
     axes.set_xlim(0.0, edges[-1])
     axes.set_xlabel("escape time")
     axes.set_ylabel("density")
-    axes.set_title(f"T = {level.temperature:.4g}")
+    axes.set_title(level.title)
     axes.legend(fontsize="small")
 
 
@@ -64,7 +69,7 @@ def _survival_panel(axes, levels: list[LevelData]) -> None:
         times, survival = _thin(curve.times, curve.survival)
         alive = survival > 0
         axes.step(times[alive], survival[alive], where="post", color=color,
-                  label=f"T = {level.temperature:.4g}")
+                  label=level.title)
         t = np.linspace(0.0, times[-1] if times.size else 1.0, 200)
         axes.plot(t, np.exp(-t / level.exact_mfpt), color=color, ls=":", lw=1.0)
     axes.set_yscale("log")

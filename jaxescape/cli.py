@@ -3,6 +3,9 @@
     jaxescape run [--config FILE] [options]  the Kramers-validation experiment (no options:
                                              the default experiment)
     jaxescape reproduce NAME [--size S]      a registered reproduction (`--list` lists them)
+    jaxescape sweep FILE.toml [--output DIR] a parameter sweep into a resumable result store
+    jaxescape runs [DIR]                     past runs under DIR (default runs) with status
+    jaxescape report RUN_DIR                 rebuild a sweep's figures and report.md
 
 Command-line options override the values of the config file. Invalid configurations print
 `jaxescape: error: <message>` to stderr and exit with status 2 before anything is simulated.
@@ -12,6 +15,7 @@ import argparse
 import difflib
 import importlib
 import math
+import os
 import sys
 
 
@@ -91,6 +95,13 @@ def _add_run_parser(subparsers) -> None:
                         help="no Brownian-bridge crossing correction")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False,
                         help="no progress bars")
+    parser.add_argument("--method", choices=("direct", "splitting"), default="direct",
+                        help="direct simulation (default) or adaptive multilevel splitting "
+                        "(written as a sweep run: see jaxescape report)")
+    parser.add_argument("--replicas", type=_integer,
+                        help="splitting: replicas per run, >= 2 (default 400)")
+    parser.add_argument("--runs", type=_integer,
+                        help="splitting: independent runs, >= 2 (default 16)")
     parser.set_defaults(handler=_run)
 
 
@@ -122,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
     _add_reproduce_parser(subparsers)
+    _add_sweep_parsers(subparsers)
     return parser
 
 
@@ -142,14 +154,101 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides = {name: getattr(args, name) for name in _RUN_OPTIONS
                  if getattr(args, name) is not None}
+    other_method = {"particles": "direct", "replicas": "splitting", "runs": "splitting"}
+    for name, method in other_method.items():
+        if method != args.method and getattr(args, name) is not None:
+            raise _Failure(f"--{name} applies to --method {method} only")
     try:
         if args.config is not None:
             config = load_config(args.config, **overrides)
         else:
             config = make_config(overrides, "command line")
-        run_kramers_experiment(config)
+        if args.method == "direct":
+            run_kramers_experiment(config)
+        else:
+            _run_splitting(config, args)
     except ConfigError as error:
         raise _Failure(str(error)) from None
+    return 0
+
+
+def _run_splitting(config, args: argparse.Namespace) -> None:
+    from ._experiment import make_run_directory
+    from ._sweep import splitting_sweep
+    from ._sweep_run import plan_points, run_sweep
+
+    sweep = splitting_sweep(config, replicas=args.replicas, runs=args.runs)
+    plan_points(sweep)  # every check before a directory is made
+    run_sweep(sweep, make_run_directory(config.output, "splitting"), progress=config.progress)
+
+
+def _add_sweep_parsers(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sweep", help="run a parameter sweep (TOML) into a resumable result store",
+        description="Run every point of a sweep file (see examples/sweep.toml). Rerunning the "
+        "same command resumes an interrupted sweep: only unfinished points are computed.",
+    )
+    parser.add_argument("config", metavar="FILE", help="the sweep's TOML file")
+    parser.add_argument("--output", metavar="DIR",
+                        help="run directory (default: the file's output, else runs/NAME)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the sweep and list its points; simulate nothing")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars")
+    parser.set_defaults(handler=_sweep)
+    parser = subparsers.add_parser("runs", help="list past runs with their status",
+                                   description="List the run directories under DIR (default "
+                                   "runs): complete, partial k of n, or corrupted (named).")
+    parser.add_argument("directory", nargs="?", default="runs", metavar="DIR")
+    parser.set_defaults(handler=_runs)
+    parser = subparsers.add_parser("report", help="rebuild a sweep's figures and report.md",
+                                   description="Rebuild the figures and report.md of a sweep "
+                                   "run directory from its stored results (no simulation).")
+    parser.add_argument("directory", metavar="RUN_DIR")
+    parser.set_defaults(handler=_report)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from ._config import ConfigError
+    from ._store import CorruptedFileError
+    from ._sweep import load_sweep
+    from ._sweep_run import default_directory, describe_point, plan_points, run_sweep
+
+    try:
+        sweep = load_sweep(args.config, output=args.output)
+        if not args.dry_run:
+            run_sweep(sweep, progress=args.progress)
+            return 0
+        swept = sweep.swept()
+        for plan in plan_points(sweep):
+            print(f"point {plan['index']}: {describe_point(plan['point'], swept)}; exact MFPT "
+                  f"{plan['exact_mfpt']:.5g}")
+        print(f"{sweep.method} sweep of {len(sweep.expand())} points into "
+              f"{default_directory(sweep)} (dry run: nothing simulated)")
+    except (ConfigError, CorruptedFileError) as error:
+        raise _Failure(str(error)) from None
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from ._runs import format_runs, list_runs
+
+    try:
+        print(format_runs(list_runs(args.directory)))
+    except FileNotFoundError as error:
+        raise _Failure(str(error)) from None
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ._report import REPORT_FILE, write_report
+    from ._store import CorruptedFileError
+
+    try:
+        print(write_report(args.directory))
+    except (CorruptedFileError, FileNotFoundError) as error:
+        raise _Failure(str(error)) from None
+    print(f"report written to {os.path.join(args.directory, REPORT_FILE)}")
     return 0
 
 
