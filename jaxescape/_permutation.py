@@ -17,12 +17,28 @@ import jax.numpy as jnp
 from jax import lax
 
 
-# Feistel rounds, for data sets larger than _SORT_BELOW (grids of at least 8 x 8). Measured with
+# Feistel rounds, for data sets larger than _SMALL (grids of at least 8 x 8). Measured with
 # chi-square tests over 10^5 keys (tests/test_permutation.py): positions and ordered pairs are
 # uniform. On tiny grids (3 x 3) even 24 rounds left all 7! orders measurably non-uniform, which
-# is why small data sets sort instead.
+# is why small data sets rank random words instead.
 _NUM_ROUNDS = 12
-_SORT_BELOW = 65
+_SMALL = 65
+
+
+def _by_ranks(index: jax.Array, size: int, key_words: jax.Array) -> jax.Array:
+    """Small sets: the order of n random words, by counting ranks (O(n²) compares, no sort).
+
+    Word ties are broken by position, so the ranks are always a permutation; a tie has
+    probability < n²/2^33 < 1e-6.
+    """
+    positions = jnp.arange(size, dtype=jnp.uint32)
+    words = mix(positions * jnp.uint32(0x9E3779B9) + key_words[0], key_words[1])
+    before = (words[None, :] < words[:, None]) | (
+        (words[None, :] == words[:, None]) & (positions[None, :] < positions[:, None])
+    )
+    ranks = jnp.sum(before, axis=1, dtype=jnp.uint32)  # rank of each element
+    return jnp.sum(jnp.where(ranks[None, :] == index[:, None], positions[None, :], 0), axis=1,
+                   dtype=jnp.uint32)
 
 
 def mix(x: jax.Array, key: jax.Array) -> jax.Array:
@@ -67,10 +83,8 @@ def permuted_index(index: jax.Array, size: int, key_words: jax.Array) -> jax.Arr
 
     `index` is a uint32 array with values in [0, size); `size` is a static Python int.
     """
-    if size < _SORT_BELOW:  # exact: the order of n random words (ties: probability < 1e-6)
-        words = mix(jnp.arange(size, dtype=jnp.uint32) * jnp.uint32(0x9E3779B9) + key_words[0],
-                    key_words[1])
-        return jnp.argsort(words).astype(jnp.uint32)[index]
+    if size < _SMALL:
+        return _by_ranks(index, size, key_words)
     left_size, right_size, walk_needed = _factors(size)
     round_keys = [
         mix(key_words[0] + jnp.uint32(0x9E3779B9 * (index + 1) % 2**32), key_words[1])

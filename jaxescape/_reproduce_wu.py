@@ -27,8 +27,7 @@ from ._stability import batch_factor, mean_square_growth, non_uniformity, sharpn
 
 _WU = {
     "smoke": dict(particles=4000, leaving_particles=500, etas=5, batches=(1, 20)),
-    "default": dict(particles=100_000, leaving_particles=4000, etas=14,
-                    batches=(1, 2, 3, 4, 5, 8, 10, 20)),
+    "default": dict(particles=100_000, leaving_particles=4000, etas=12, batches=(1, 2, 4, 8, 20)),
     "large": dict(particles=2_000_000, leaving_particles=100_000, etas=24,
                   batches=(1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20)),
 }
@@ -79,7 +78,8 @@ def _phase_diagram(key, config, progress):
                 sgd = MinibatchSGD(model, data, batch_size=batch, learning_rate=float(eta),
                                    replacement=replacement)
                 growth = simulate(sgd, NeverEscape(), start, run_key,
-                                  num_particles=config["particles"], max_steps=_GROWTH_STEPS)
+                                  num_particles=config["particles"], max_steps=_GROWTH_STEPS,
+                                  check_every=_GROWTH_STEPS)
                 ratio = np.asarray(growth.position[:, 0], np.float64) ** 2
                 mean, standard_error = ratio.mean(), ratio.std() / np.sqrt(ratio.size)
                 leaving = simulate(
