@@ -146,6 +146,12 @@ class MinibatchSGD(eqx.Module):
             return 0
         return _noise.num_streams(self.model.num_parameters, dtype)
 
+    def bytes_per_step(self) -> int:
+        """Bytes one particle touches per step: its minibatch and its state (pool sizing)."""
+        sample = self.data.inputs[0].size + self.data.targets[0].size
+        itemsize = self.data.inputs.dtype.itemsize
+        return itemsize * (self.batch_size * sample + 3 * self.model.num_parameters)
+
     def initial_state(self, position: jax.Array):
         """(θ, optimizer state) of a particle at its start."""
         return position, self.transformation().init(position)
