@@ -10,6 +10,7 @@
   `mori_loss_threshold_time`, Meng's `meng_escape_time`.
 - Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng"}`, each `f(output_dir, size, seed,
   progress) -> dict`.
+  `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
 
 See docs/THEORIES.md for the formulas' sources, regimes and the measured results.
 """
@@ -45,6 +46,7 @@ from ._reproductions import (
     REPRODUCTIONS as REPRODUCTIONS,
     fit_stationary_exponent as fit_stationary_exponent,
     linear_regression_problem as linear_regression_problem,
+    measure_escape_time as measure_escape_time,
     reproduce_meng as reproduce_meng,
     reproduce_mori as reproduce_mori,
     reproduce_xie as reproduce_xie,
