@@ -78,17 +78,27 @@ def normal_from_uniform(uniform: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.asarray(2.0, dtype)) * lax.erf_inv(symmetric)
 
 
+def rademacher_from_uniform(uniform: jax.Array) -> jax.Array:
+    """±1 with probability ½ each (the sign of u − ½): mean 0, variance 1, third moment 0."""
+    return jnp.where(uniform < 0.5, -1.0, 1.0).astype(uniform.dtype)
+
+
 def particle_variates(
-    keys: jax.Array, particle_index: jax.Array, step: jax.Array, num_normals: int, dtype
+    keys: jax.Array, particle_index: jax.Array, step: jax.Array, num_normals: int, dtype,
+    distribution: str = "gaussian",
 ) -> tuple[jax.Array, jax.Array]:
-    """`num_normals` standard normals and one uniform for one particle at one step."""
+    """`num_normals` standardised increments and one uniform for one particle at one step.
+
+    The increments are standard normals, or Rademacher signs with `distribution="rademacher"`.
+    """
+    transform = rademacher_from_uniform if distribution == "rademacher" else normal_from_uniform
     if jnp.dtype(dtype).itemsize == 4 and num_normals == 1 and keys.shape[0] == 1:
         # The common 1-D case, without concatenating words (XLA fuses it better on CPU).
         first, second = threefry_2x32(
             keys[0, 0], keys[0, 1], step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
         )
-        normal = normal_from_uniform(uniform_from_words(first, dtype))
+        normal = transform(uniform_from_words(first, dtype))
         return normal[None], uniform_from_words(second, dtype)
     words = random_words(keys, particle_index, step)
     uniforms = uniform_from_words(words, dtype)
-    return normal_from_uniform(uniforms[:num_normals]), uniforms[num_normals]
+    return transform(uniforms[:num_normals]), uniforms[num_normals]

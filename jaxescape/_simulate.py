@@ -98,14 +98,26 @@ class EscapeResult(NamedTuple):
         return ~(self.censored | self.diverged)
 
 
-def _particle_step(dynamics, criteria, keys, dt, max_steps, crossing_correction, first_index):
+class StepOptions(NamedTuple):
+    """Static choices of the SDE step (hashable: part of the compiled kernel's identity)."""
+
+    crossing_correction: bool = True
+    noise: str = "gaussian"  # or "rademacher": ±1 increments (weak order 1, no erfinv)
+
+
+NOISE_KINDS = ("gaussian", "rademacher")
+
+
+def _particle_step(dynamics, criteria, keys, dt, max_steps, options, first_index):
     """Returns the step of one slot: (position, particle, step, status) -> same."""
+    crossing_correction = options.crossing_correction
 
     def step_one(position, particle, step, status):
         dtype = position.dtype
         num_normals = dynamics.noise_dim(position.shape[0])
         normals, uniform = _noise.particle_variates(
-            keys, first_index + particle.astype(jnp.uint32), step, num_normals, dtype
+            keys, first_index + particle.astype(jnp.uint32), step, num_normals, dtype,
+            options.noise,
         )
         t = step.astype(dtype) * dt
         new_position, diffusion = euler_maruyama_step(dynamics, t, position, dt, normals)
@@ -181,7 +193,7 @@ def _harvest_and_refill(slots, buffers, positions, initial_state, next_particle,
 
 @eqx.filter_jit(donate="all-except-first")
 def _advance(
-    config, slots, buffers, next_particle, num_rounds, *, check_every, crossing_correction
+    config, slots, buffers, next_particle, num_rounds, *, check_every, options
 ):
     """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each.
 
@@ -190,7 +202,7 @@ def _advance(
     (dynamics, criteria, initial_state, keys, dt, max_steps), count, first_index = config
     if isinstance(dynamics, AbstractDynamics):
         step_one = _particle_step(
-            dynamics, criteria, keys, dt, max_steps, crossing_correction, first_index
+            dynamics, criteria, keys, dt, max_steps, options, first_index
         )
     else:
         step_one = _iteration_step(dynamics, criteria, keys, max_steps, first_index)
@@ -264,6 +276,7 @@ def simulate_chunks(
     first_particle: int = 0,
     progress: bool | str = False,
     devices: list | None = None,
+    noise: str = "gaussian",
 ) -> Iterator[tuple[int, EscapeResult]]:
     """Like `simulate`, but yields `(offset, EscapeResult)` per chunk of `chunk_size` particles.
 
@@ -280,11 +293,13 @@ def simulate_chunks(
         max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
         check_every=check_every, first_particle=first_particle,
     )
+    if noise not in NOISE_KINDS:
+        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
     return _chunks(
         dynamics, criteria, initial_position, key, dt_array, float(dt_array), num_particles,
         max_steps,
-        chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
-        _check_devices(devices),
+        chunk_size, num_slots, StepOptions(bool(crossing_correction), noise), check_every,
+        first_particle, progress, _check_devices(devices),
     )
 
 
@@ -298,8 +313,7 @@ def _check_devices(devices):
 
 
 def _chunks(dynamics, criteria, initial_position, key, dt, dt_value, num_particles, max_steps,
-            chunk_size, num_slots, crossing_correction, check_every, first_particle, progress,
-            devices):
+            chunk_size, num_slots, options, check_every, first_particle, progress, devices):
     dim, dtype = initial_position.shape[0], initial_position.dtype
     if isinstance(dynamics, AbstractDynamics):
         num_values = dynamics.noise_dim(dim) + 1  # the normals and one bridge uniform
@@ -322,7 +336,7 @@ def _chunks(dynamics, criteria, initial_position, key, dt, dt_value, num_particl
             chunk = _run_chunk(
                 jax.device_put(config, device), count, chunk_capacity,
                 first_particle + chunk_start, pool, dim, dtype, check_every,
-                crossing_correction, bar,
+                options, bar,
             )
         status = np.asarray(chunk.status[:count])
         return chunk_start, EscapeResult(
@@ -377,6 +391,7 @@ def simulate(
     first_particle: int = 0,
     progress: bool | str = False,
     devices: list | None = None,
+    noise: str = "gaussian",
 ) -> EscapeResult:
     """Simulates `num_particles` independent particles from `initial_position` until each escapes.
 
@@ -401,6 +416,9 @@ def simulate(
         progress: show a progress bar (a string is used as its label).
         devices: devices to spread the chunks over (default: all devices of the default
             backend); the numbers do not depend on it.
+        noise: the SDE increments: "gaussian" (default) or "rademacher" (±1 with probability
+            ½: Euler–Maruyama stays weak order 1, Kloeden & Platen 1992 §14.1, and skips the
+            inverse error function; measured bias in benchmarks/README.md).
 
     Returns:
         An `EscapeResult` of NumPy arrays of length N. The same key gives the same numbers
@@ -410,13 +428,13 @@ def simulate(
         dynamics, criteria, initial_position, key, num_particles=num_particles, dt=dt,
         max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
         crossing_correction=crossing_correction, check_every=check_every,
-        first_particle=first_particle, progress=progress, devices=devices,
+        first_particle=first_particle, progress=progress, devices=devices, noise=noise,
     )
     return concatenate_results([result for _, result in chunks])
 
 
 def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_every,
-               crossing_correction, bar):
+               options, bar):
     num_slots = min(pool, _next_power_of_two(count))
     slots = _empty_slots(num_slots, config[2])
     buffers = Buffers(
@@ -440,7 +458,7 @@ def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_eve
         )
         slots, buffers, next_particle = _advance(
             chunk_config, slots, buffers, next_particle, num_rounds,
-            check_every=check_every, crossing_correction=crossing_correction,
+            check_every=check_every, options=options,
         )
         running = int(jnp.sum(slots.status == RUNNING))
         started = int(next_particle)

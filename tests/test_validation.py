@@ -215,3 +215,8 @@ def test_empty_criteria():
     with pytest.raises(ValueError, match="criteria"):
         run(criteria=())
 
+
+
+def test_unknown_noise_distribution():
+    with pytest.raises(ValueError, match="noise must be one of"):
+        run(noise="uniform")
