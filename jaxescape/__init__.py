@@ -51,6 +51,13 @@ from ._splitting import (
     SplittingResult as SplittingResult,
     estimate_escape_time as estimate_escape_time,
 )
+from ._stability import (
+    batch_factor as batch_factor,
+    mean_square_growth as mean_square_growth,
+    non_uniformity as non_uniformity,
+    sharpness as sharpness,
+    stability_bounds as stability_bounds,
+)
 from ._statistics import (
     ExponentialityTest as ExponentialityTest,
     RateEstimate as RateEstimate,
