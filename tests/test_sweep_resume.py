@@ -18,8 +18,8 @@ from jaxescape._sweep_run import point_file, run_sweep, sweep_status
 from jaxescape.cli import main
 
 
-# Point 0 is quick (ΔL/T = 1); points 1 and 2 (ΔL/T = 3) take longer, so the
-# signals arrive while they run. All share one compilation.
+# Point 0 is quick (ΔL/T = 1, 200 particles); point 1 has another shape (500 particles), so a
+# fresh process compiles for seconds before it can store it: SIGKILL arrives in between.
 SWEEP = """
 name = "resume"
 [parameters]
@@ -28,12 +28,15 @@ dt = 0.02
 particles = 500
 [[points]]
 barrier = 0.4
+particles = 200
 [[points]]
 barrier = 1.2
 [[points]]
 barrier = 1.2
 seed = 1
 """
+# The subprocess test below interrupts a point's simulation, which must take a while.
+SLOW_SWEEP = SWEEP.replace("barrier = 1.2", "barrier = 1.8").replace("500", "3000")
 TIMINGS = ("environment.json",)  # holds the creation time; point files hold their wall time
 
 
@@ -114,7 +117,16 @@ def test_sigkill_then_the_same_command_recomputes_only_unfinished_points(referen
     assert_same_files(output, uninterrupted)
 
 
-def test_ctrl_c_keeps_finished_points_and_resumes(reference, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raises KeyboardInterrupt here even where the shell made this process ignore it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_keeps_finished_points_and_resumes(reference, tmp_path, monkeypatch, capsys,
+                                                  default_sigint):
     """SIGINT while point 1 simulates; then SIGINT while point 2 commits, which is held back
     until the commit is complete; then the rest."""
     config, uninterrupted = reference
@@ -152,22 +164,29 @@ def test_ctrl_c_keeps_finished_points_and_resumes(reference, tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_kill_interrupt_and_resume_in_subprocesses(reference, tmp_path):
+def test_kill_interrupt_and_resume_in_subprocesses(tmp_path):
     """The command line for real: SIGKILL, then SIGINT (exit 130), then the rest."""
-    config, uninterrupted = reference
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        pytest.skip("SIGINT is ignored here (a shell's background job): the child inherits it")
+    config = tmp_path / "resume.toml"
+    config.write_text(SLOW_SWEEP)
     output = tmp_path / "resumed"
     kill_after_first_point(config, output)
+    stored = sweep_status(output)["finished"]
+    assert stored in (1, 2)
 
     interrupted = start(config, output)
-    wait_for_point(interrupted, output, 1)
+    wait_for_point(interrupted, output, stored)
     interrupted.send_signal(signal.SIGINT)
-    stdout, stderr = interrupted.communicate(timeout=120)
+    stdout, stderr = interrupted.communicate(timeout=300)
     assert interrupted.returncode == 130, stderr
     assert "jaxescape: interrupted" in stderr and "Traceback" not in stderr
-    assert "interrupted: 2 of 3 points stored" in stdout
+    assert f"interrupted: {stored + 1} of 3 points stored" in stdout
 
     resumed = start(config, output)
-    stdout, stderr = resumed.communicate(timeout=300)
+    stdout, stderr = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, stderr
-    assert "2 already stored" in stdout
+    assert f"{stored + 1} already stored" in stdout
+    uninterrupted = run_sweep(load_sweep(config), str(tmp_path / "reference"), progress=False,
+                              stream=io.StringIO())
     assert_same_files(output, uninterrupted)
