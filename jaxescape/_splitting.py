@@ -86,6 +86,14 @@ checked at the grid times). The escape set B is checked with the Brownian-bridge
 probability of `HalfSpace` criteria (as in `simulate`), so the estimate targets the same
 discrete-time escape time as `simulate` with `crossing_correction=True`; its distance to the
 continuous-time MFPT is the engine's O(dt) bias.
+
+**SGD particles** (`MinibatchSGD`, `_splitting_sgd.py`): a replica's step is the optimizer
+update on a minibatch drawn from the same counter, (run, segment id) as the particle index and
+the age as the step; escape is checked on the iterates (no bridge: SGD has no path between
+them), and times are in iterations (× dt if given). Replicas store the flat state [θ, optimizer
+state]: stateless optimizers and floating state (momentum) are supported, integer state leaves
+(adam's count) and per-epoch shuffles (not a Markov chain in that state) are refused. Default
+levels come from the law of ξ over 512 direct SGD runs from the start, run until it settles.
 """
 
 import math
@@ -106,6 +114,8 @@ from scipy import stats
 from . import _noise
 from ._criteria import AbstractEscapeCriterion, HalfSpace, LossAbove, OutsideBall
 from ._dynamics import AbstractDynamics
+from ._sgd import MinibatchSGD
+from ._splitting_sgd import OnPosition, empirical_levels, levels_key, sgd_particle
 from ._step import euler_maruyama_step, normal_variance
 from ._validation import check_positive_integer, check_positive_number, check_simulation_inputs
 
@@ -116,7 +126,7 @@ MAX_SEGMENT_ID = 2**32 - 1
 
 
 class SplittingResult(NamedTuple):
-    """Mean escape time by adaptive multilevel splitting (times in SDE time units).
+    """Mean escape time by adaptive multilevel splitting (times in units of dt).
 
     `mean_escape_time` = T0 + (1/p − 1)·loop_time + reactive_time, with a `confidence` interval
     [`lower`, `upper`]. `probability` p is the probability that an excursion from the entrance
@@ -236,6 +246,8 @@ def default_reaction_coordinate(dynamics, criteria, initial_position):
 
 
 def _step_and_escape(dynamics, criteria, keys, identity, age, y, dt, crossing_correction):
+    if not isinstance(dynamics, AbstractDynamics):  # an SGD particle (_splitting_sgd.py)
+        return dynamics.step_and_escape(criteria, keys, identity, age, y)
     dtype = y.dtype
     normals, uniform = _noise.particle_variates(
         keys, identity, age.astype(jnp.uint32), dynamics.noise_dim(y.shape[0]), dtype
@@ -734,12 +746,12 @@ def _default_pool(total: int, killed_per_iteration: int) -> int:
 
 
 def estimate_escape_time(
-    dynamics: AbstractDynamics,
+    dynamics: AbstractDynamics | MinibatchSGD,
     criterion: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
     initial_position,
     key: jax.Array,
     *,
-    dt,
+    dt=None,
     num_replicas: int = 256,
     num_runs: int = 16,
     reaction_coordinate: Callable | None = None,
@@ -764,11 +776,14 @@ def estimate_escape_time(
     `num_loops` loops each.
 
     Args:
-        dynamics: any autonomous `AbstractDynamics` (diagonal or matrix noise).
+        dynamics: any autonomous `AbstractDynamics` (diagonal or matrix noise), or
+            `MinibatchSGD` with `replacement=True` and an optimizer without integer state
+            (plain SGD, momentum; adam is refused): see the module docstring.
         criterion: the escape criterion (or a tuple: escape when any holds), i.e. the set B.
         initial_position: start (the minimum), shape (dim,); must lie in A.
         key: a `jax.random.key`; the same key gives the same numbers.
-        dt: Euler–Maruyama time step > 0.
+        dt: Euler–Maruyama time step > 0. For SGD only the time unit (default 1: times in
+            iterations; dt = η gives the SDE time t = ηk).
         num_replicas: N >= 2 replicas per AMS run.
         num_runs: R >= 2 independent AMS runs (the confidence interval uses their spread).
         reaction_coordinate: ξ(y) -> scalar growing towards B (a module-level function or an
@@ -784,7 +799,8 @@ def estimate_escape_time(
         a_level: A = {ξ <= a_level}; default: the median of ξ under the Gaussian stationary law
             of the dynamics linearised at initial_position (an Ornstein–Uhlenbeck process).
         sigma_level: Σ = {ξ = sigma_level}, a_level < sigma_level < max_level; default: the
-            90 % quantile of ξ under that law.
+            90 % quantile of ξ under that law. For SGD both defaults (and the spread behind
+            num_levels) are taken from direct SGD runs in the well instead.
         max_level: the value of ξ at which B is entered (sets the level grid); known for the
             default coordinates, required otherwise.
         num_loops: loops per particle of the direct loop phase (>= 1).
@@ -792,7 +808,8 @@ def estimate_escape_time(
             warning).
         max_steps: cap on the steps of one excursion or loop particle (censored beyond).
         confidence: level of the intervals, in (0, 1).
-        crossing_correction: Brownian-bridge crossings of HalfSpace criteria between steps.
+        crossing_correction: Brownian-bridge crossings of HalfSpace criteria between steps
+            (SDEs only).
         check_every: steps between write-backs and refills of the working pool.
         num_slots: working-pool size (default: the power of two >= num_runs · k / 2, at least
             64, at most N·R); the numbers do not depend on it, nor on check_every.
@@ -816,7 +833,13 @@ def estimate_escape_time(
         dynamics, criteria, initial_position, num_particles=total, dt=dt, max_steps=max_steps,
         chunk_size=1, num_slots=None, check_every=check_every, first_particle=0,
     )
-    dt_value = check_positive_number("dt", dt)
+    dt_value = check_positive_number("dt", 1.0 if dt is None else dt)  # SGD: iterations
+    if isinstance(dynamics, AbstractDynamics):
+        particle, start = dynamics, x0
+        num_streams = _noise.num_streams(dynamics.noise_dim(x0.shape[0]) + 1, x0.dtype)
+    else:  # SGD: replicas hold the flat state [θ, optimizer state] (_splitting_sgd.py)
+        particle, start = sgd_particle(dynamics, x0)
+        num_streams = dynamics.num_streams(x0.dtype)
 
     if reaction_coordinate is None:
         xi, known_max = default_reaction_coordinate(dynamics, criteria, x0)
@@ -842,7 +865,14 @@ def estimate_escape_time(
     max_level = _check_level("max_level", max_level)
     start_level = float(np.asarray(_evaluate(xi, x0[None]))[0])
     try:
-        default_a, default_sigma, spread = _linearised_law(dynamics, xi, x0)
+        if isinstance(dynamics, AbstractDynamics):
+            default_a, default_sigma, spread = _linearised_law(dynamics, xi, x0)
+        elif a_level is None or sigma_level is None or num_levels is None:
+            default_a, default_sigma, spread = empirical_levels(
+                dynamics, criteria, xi, x0, levels_key(key), _evaluate
+            )
+        else:
+            default_a = default_sigma = spread = None
     except ValueError:
         if a_level is None or sigma_level is None or num_levels is None:
             raise
@@ -863,11 +893,11 @@ def estimate_escape_time(
             "sigma_level may reach the escape set: pass smaller levels or use direct simulation)"
         )
 
-    dtype, dim = x0.dtype, x0.shape[0]
+    dtype, dim = start.dtype, start.shape[0]
     if num_levels is None:
         num_levels = _automatic_num_levels(max_level - sigma_level, spread, total, dim)
-    num_values = dynamics.noise_dim(dim) + 1
-    num_streams = _noise.num_streams(num_values, dtype)
+    if particle is not dynamics:
+        xi = OnPosition(xi, x0.shape[0])
     loop_key, ams_key, select_key = jr.split(key, 3)
 
     def keys_per_run(stream_key):
@@ -897,9 +927,9 @@ def estimate_escape_time(
     # Phase 1: direct loop particles from x0 (each until its (num_loops + 1)-th entrance).
     local = jnp.arange(total) % num_replicas
     jobs = _empty_jobs(total, dim, dtype, num_levels)._replace(
-        y=jnp.broadcast_to(x0, (total, dim)), segment=local.astype(jnp.uint32),
+        y=jnp.broadcast_to(start, (total, dim)), segment=local.astype(jnp.uint32),
         status=jnp.full(total, RUNNING, jnp.int32), armed=jnp.ones(total, bool),
-        entry_y=jnp.broadcast_to(x0, (total, dim)),
+        entry_y=jnp.broadcast_to(start, (total, dim)),
     )
     state = _State(
         jobs, jnp.zeros((total, num_levels + 1, dim), dtype),
@@ -910,7 +940,7 @@ def estimate_escape_time(
         jnp.zeros(num_runs, bool), jnp.zeros(num_runs, bool), jnp.zeros(num_runs, jnp.int32),
         jnp.zeros((num_runs, num_replicas + 1), jnp.int32),
     )
-    common = (dynamics, criteria, xi, dt_array, a_array, sigma_array, spacing)
+    common = (particle, criteria, xi, dt_array, a_array, sigma_array, spacing)
     state, cost_loops = run_to_completion(
         common + (loop_keys, jnp.asarray(True), select_keys), state
     )
