@@ -17,6 +17,10 @@ from ._data import (
     interpolation_data as interpolation_data,
     meng_data as meng_data,
 )
+from ._distributed import (
+    process_share as process_share,
+    simulate_distributed as simulate_distributed,
+)
 from ._dynamics import (
     AbstractDynamics as AbstractDynamics,
     GeneralSDE as GeneralSDE,
