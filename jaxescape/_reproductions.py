@@ -892,6 +892,15 @@ def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
     return run(output_dir, size, seed, progress)
 
 
+def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Real SGD against its exact-covariance SDE and the papers' models, and Meng's added noise
+    (in `_sgd_vs_sde.py`, which imports the helpers above)."""
+    from ._sgd_vs_sde import reproduce_sgd_vs_sde as run
+
+    return run(output_dir, size, seed, progress)
+
+
 REPRODUCTIONS = {
     "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,
+    "sgd-vs-sde": reproduce_sgd_vs_sde,
 }
