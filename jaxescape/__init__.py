@@ -34,6 +34,7 @@ from ._landscapes import (
     StyblinskiTang as StyblinskiTang,
     TiltedDoubleWell as TiltedDoubleWell,
 )
+from ._minibatch_noise import MinibatchNoiseSDE as MinibatchNoiseSDE
 from ._models import (
     AbstractModel as AbstractModel,
     LinearRegression as LinearRegression,
@@ -43,7 +44,12 @@ from ._models import (
     TrainingLoss as TrainingLoss,
     meng_shift_for_barrier as meng_shift_for_barrier,
 )
-from ._reference import exact_log_mfpt as exact_log_mfpt, exact_mfpt as exact_mfpt
+from ._optax_noise import loss_dependent_noise as loss_dependent_noise, noisy_sgd as noisy_sgd
+from ._reference import (
+    exact_log_mfpt as exact_log_mfpt,
+    exact_mfpt as exact_mfpt,
+    exact_mfpt_interval as exact_mfpt_interval,
+)
 from ._sgd import MinibatchSGD as MinibatchSGD
 from ._simulate import (
     EscapeResult as EscapeResult,

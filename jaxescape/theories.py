@@ -8,8 +8,8 @@
   `xie_sgd_escape_time` / `xie_white_noise_escape_time`, Mori's `mori_escape_rate` (eq. 16),
   `mori_escape_rate_multidim` (eq. 17), `mori_stationary_exponent` (eq. 18) and the exact
   `mori_loss_threshold_time`, Meng's `meng_escape_time`.
-- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu"}`, each `f(output_dir, size, seed,
-  progress) -> dict`.
+- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde"}`, each
+  `f(output_dir, size, seed, progress) -> dict`.
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
 
 See docs/THEORIES.md for the formulas' sources, regimes and the measured results.
@@ -49,6 +49,7 @@ from ._reproductions import (
     measure_escape_time as measure_escape_time,
     reproduce_meng as reproduce_meng,
     reproduce_mori as reproduce_mori,
+    reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,
     reproduce_wu as reproduce_wu,
     reproduce_xie as reproduce_xie,
 )
