@@ -6,6 +6,7 @@ with structured parameters (an `eqx.nn.MLP`) unravels them inside its loss.
 """
 
 import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -107,23 +108,21 @@ class MinimumOfQuadratics(AbstractModel):
 class MLPRegression(AbstractModel):
     r"""A small multilayer perceptron (`eqx.nn.MLP`) with the squared error $\frac12|f(x) - y|^2$.
 
-    The network's arrays are raveled into θ; `initial_parameters` is the initialisation.
+    The network's arrays are raveled into θ (`initial_parameters` is the initialisation); the
+    rest of the network (layer structure, activations) is static.
     """
 
-    template: eqx.nn.MLP
     initial_parameters: jax.Array
+    structure: eqx.nn.MLP = eqx.field(static=True)  # the network with its arrays removed
+    unravel: Callable = eqx.field(static=True)
 
     def __init__(self, key, in_size: int, out_size: int, width: int, depth: int):
         network = eqx.nn.MLP(in_size, out_size, width, depth, key=key)
-        arrays, static = eqx.partition(network, eqx.is_array)
-        flat, _ = ravel_pytree(arrays)
-        self.template = network
-        self.initial_parameters = flat
+        arrays, self.structure = eqx.partition(network, eqx.is_array)
+        self.initial_parameters, self.unravel = ravel_pytree(arrays)
 
     def network(self, parameters: jax.Array) -> eqx.nn.MLP:
-        arrays, static = eqx.partition(self.template, eqx.is_array)
-        _, unravel = ravel_pytree(arrays)
-        return eqx.combine(unravel(parameters), static)
+        return eqx.combine(self.unravel(parameters), self.structure)
 
     def per_sample_loss(self, parameters, input, target):
         prediction = self.network(parameters)(jnp.atleast_1d(input))

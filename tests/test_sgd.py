@@ -167,3 +167,24 @@ def test_start_that_does_not_match_the_model():
     with pytest.raises(ValueError, match="cannot evaluate"):
         jxe.simulate(wrong_inputs, jxe.NeverEscape(), START, jax.random.key(0), num_particles=1,
                      max_steps=1)
+
+
+def test_mlp_model_trains_through_its_flat_parameters():
+    """`MLPRegression` unravels θ into an `eqx.nn.MLP`; one SGD step equals the hand-made one."""
+    data = jxe.Dataset(jax.random.normal(jax.random.key(1), (16, 3)),
+                       jax.random.normal(jax.random.key(2), (16,)))
+    model = jxe.MLPRegression(jax.random.key(0), in_size=3, out_size=1, width=8, depth=1)
+    assert model.num_parameters == 3 * 8 + 8 + 8 * 1 + 1
+    start = model.initial_parameters
+    sgd = jxe.MinibatchSGD(model, data, batch_size=16, learning_rate=0.1)  # full batch: GD
+    result = jxe.simulate(sgd, jxe.NeverEscape(), start, jax.random.key(3), num_particles=2,
+                          max_steps=1)
+
+    def loss(parameters):
+        network = model.network(parameters)
+        predictions = jax.vmap(network)(data.inputs)[:, 0]
+        return jnp.mean(0.5 * (predictions - data.targets) ** 2)
+
+    expected = start - 0.1 * jax.grad(loss)(start)
+    np.testing.assert_allclose(result.position, np.stack([expected, expected]), rtol=1e-5,
+                               atol=1e-6)
