@@ -124,10 +124,9 @@ def _boundary_index(unstable):
 
 def _cell_distances(diagram):
     table = {}
-    num_etas = len(diagram["learning_rates"])
     for mode, rows in diagram["modes"].items():
         for batch in sorted({row["batch_size"] for row in rows}):
-            points = [row for row in rows if row["batch_size"] == batch][:num_etas]
+            points = [row for row in rows if row["batch_size"] == batch]
             measured = [
                 row["log_mean_square"] > 2 * row["log_mean_square_se"] for row in points
             ]

@@ -135,16 +135,10 @@ class MinibatchSGD(eqx.Module):
             raise ValueError("the per-sample losses are not all finite at initial_position")
 
     def num_streams(self, dtype) -> int:
-        """Threefry hashes per step: minibatch indices, then the optimizer's normals."""
-        return self._index_streams() + self._noise_streams(dtype)
-
-    def _index_streams(self) -> int:
-        return 1
-
-    def _noise_streams(self, dtype) -> int:
+        """Threefry hashes per step: one for the minibatch, then the optimizer's normals."""
         if not self.optimizer_noise:
-            return 0
-        return _noise.num_streams(self.model.num_parameters, dtype)
+            return 1
+        return 1 + _noise.num_streams(self.model.num_parameters, dtype)
 
     def bytes_per_step(self) -> int:
         """Bytes one particle touches per step: its minibatch and its state (pool sizing)."""
@@ -195,7 +189,7 @@ class MinibatchSGD(eqx.Module):
         value, gradient = jax.value_and_grad(self.minibatch_loss)(position, indices)
         extra = {"value": value}
         if self.optimizer_noise:
-            noise_keys = keys[self._index_streams():]
+            noise_keys = keys[1:]  # stream 0 draws the minibatch
             words = _noise.random_words(noise_keys, particle_index, step)
             uniforms = _noise.uniform_from_words(words, position.dtype)
             extra["noise"] = _noise.normal_from_uniform(uniforms[: position.shape[0]])
