@@ -20,6 +20,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._fused import coordinate_sum, dot
 from ._landscapes import AbstractLandscape
 
 
@@ -48,11 +49,11 @@ class HalfSpace(AbstractEscapeCriterion):
     offset: jax.Array = eqx.field(converter=_array)
 
     def is_outside(self, y):
-        return jnp.sum(self.normal * y) >= self.offset
+        return dot(self.normal, y) >= self.offset
 
     def crossing_probability(self, y_start, y_end, normal_variance_fn, dt):
-        distance_start = self.offset - jnp.sum(self.normal * y_start)
-        distance_end = self.offset - jnp.sum(self.normal * y_end)
+        distance_start = self.offset - dot(self.normal, y_start)
+        distance_end = self.offset - dot(self.normal, y_end)
         variance = normal_variance_fn(self.normal) * dt
         exponent = -2 * distance_start * distance_end / jnp.maximum(variance, 1e-300)
         return jnp.exp(jnp.minimum(exponent, 0.0))
@@ -65,7 +66,7 @@ class OutsideBall(AbstractEscapeCriterion):
     radius: jax.Array = eqx.field(converter=_array)
 
     def is_outside(self, y):
-        return jnp.sum((y - self.center) ** 2) >= self.radius**2
+        return coordinate_sum((y - self.center) ** 2) >= self.radius**2
 
 
 class LossAbove(AbstractEscapeCriterion):

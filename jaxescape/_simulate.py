@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from . import _noise
 from ._criteria import AbstractEscapeCriterion
 from ._dynamics import AbstractDynamics
+from ._fused import coordinate_all
 from ._step import euler_maruyama_step, normal_variance
 from ._validation import check_simulation_inputs
 
@@ -59,8 +60,8 @@ def _final_status(outside, new_step, max_steps, new_state):
     new_status = jnp.where(new_step >= max_steps, CENSORED, RUNNING).astype(jnp.int8)
     for index in reversed(range(len(outside))):  # reversed, so the first one overrides
         new_status = jnp.where(outside[index], ESCAPED + index, new_status).astype(jnp.int8)
-    finite = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_state)]
-    return jnp.where(jnp.all(jnp.stack(finite)), new_status, DIVERGED).astype(jnp.int8)
+    finite = [coordinate_all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_state)]
+    return jnp.where(coordinate_all(jnp.stack(finite)), new_status, DIVERGED).astype(jnp.int8)
 
 
 def _keep_running(state, new_state, step, status, new_status):
@@ -246,17 +247,18 @@ def _shrink(slots, num_slots):
     return jax.tree.map(lambda f, s: f.at[: keep.size].set(s[keep]), fresh, slots)
 
 
-def default_num_slots(dynamics=None) -> int:
+def default_num_slots(dynamics=None, dim: int = 1) -> int:
     """Pool size: large enough to fill the device, small enough to stay in cache on a CPU.
 
-    On a CPU an SGD particle touches its minibatch every step, so its pool is sized to keep the
-    gathered minibatches within about 1 MiB (measured on a 2-core CPU for d = 10, B = 10: 2^12
-    slots ran 3–6x faster than 2^16).
+    On a CPU the pool of a `dim`-dimensional SDE holds about 2^16 coordinates (measured on a
+    2-core CPU for the 10-D well of benchmarks/peers.py: 2^13 slots ran 1.4x faster than 2^16).
+    An SGD particle touches its minibatch every step, so its pool is sized to keep the gathered
+    minibatches within about 1 MiB (for d = 10, B = 10: 2^12 slots ran 3–6x faster than 2^16).
     """
     if jax.default_backend() != "cpu":
         return 2**22
     if dynamics is None or isinstance(dynamics, AbstractDynamics):
-        return 2**16
+        return max(2**10, 2**16 // _previous_power_of_two(dim))
     return max(2**8, min(2**16, _previous_power_of_two(2**20 // dynamics.bytes_per_step())))
 
 
@@ -324,7 +326,7 @@ def _chunks(dynamics, criteria, initial_position, key, dt, dt_value, num_particl
         initial_state = dynamics.initial_state(initial_position)
     keys = _noise.stream_keys(key, streams)
     config = (dynamics, criteria, initial_state, keys, dt, jnp.int32(max_steps))
-    pool = num_slots or default_num_slots(dynamics)
+    pool = num_slots or default_num_slots(dynamics, dim)
     # Every device gets at least one chunk; chunking never changes the numbers.
     chunk_capacity = min(chunk_size, -(-num_particles // len(devices)))
     starts = range(0, num_particles, chunk_capacity)
@@ -406,8 +408,9 @@ def simulate(
             the time unit (default 1: times in iterations; dt = η gives the SDE time t = ηk).
         max_steps: steps after which a particle still inside is censored (< 2^31).
         chunk_size: particles per compiled chunk (device memory is bounded by it).
-        num_slots: size of the working pool (default: 2^16 on CPU, fewer for SGD particles so
-            their minibatches stay in cache; 2^22 on accelerators).
+        num_slots: size of the working pool (default on CPU: 2^16 coordinates' worth, i.e.
+            2^16 slots in 1-D and 2^13 in 10-D, fewer for SGD particles so their minibatches
+            stay in cache; 2^22 on accelerators).
         crossing_correction: sample Brownian-bridge crossings of `HalfSpace` criteria between
             steps (removes the O(sqrt(dt)) bias of missed crossings). SDEs only: SGD has no
             path between its iterates.

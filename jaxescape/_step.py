@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from ._dynamics import AbstractDynamics
+from ._fused import coordinate_sum
 
 
 def euler_maruyama_step(
@@ -30,5 +31,5 @@ def euler_maruyama_step(
 def normal_variance(dynamics: AbstractDynamics, diffusion: jax.Array, normal: jax.Array):
     """Variance per unit time of the noise projected on `normal`: |g^T n|²."""
     if dynamics.noise_kind() == "diagonal":
-        return jnp.sum((diffusion * normal) ** 2)
-    return jnp.sum((normal @ diffusion) ** 2)
+        return coordinate_sum((diffusion * normal) ** 2)
+    return coordinate_sum((normal @ diffusion) ** 2)
