@@ -19,7 +19,7 @@ import numpy as np
 from ._criteria import NeverEscape, OutsideBall
 from ._data import Dataset
 from ._models import LinearRegression, MinimumOfQuadratics
-from ._reproductions import _check_size, _figure, _header, _write_outputs
+from ._reproduction_tools import _check_size, _figure, _header, _write_outputs
 from ._sgd import MinibatchSGD
 from ._simulate import simulate
 from ._stability import batch_factor, mean_square_growth, non_uniformity, sharpness

@@ -39,8 +39,8 @@ from ._models import LinearRegression, MengDoubleWell, TrainingLoss, meng_shift_
 from ._noise_models import MengPowerLawNoise, MoriLossNoise, QuadraticLandscape
 from ._optax_noise import noisy_sgd
 from ._reference import exact_mfpt, exact_mfpt_interval
-from ._reproductions import (
-    _BRIDGE_SHIFT,
+from ._reproduce_mori import _BRIDGE_SHIFT
+from ._reproduction_tools import (
     _check_size,
     _figure,
     _format,
