@@ -26,7 +26,7 @@ from . import _noise
 from ._criteria import AbstractEscapeCriterion
 from ._dynamics import AbstractDynamics
 from ._fused import coordinate_all
-from ._step import euler_maruyama_step, normal_variance
+from ._step import escape_step
 from ._validation import check_simulation_inputs
 
 
@@ -114,22 +114,12 @@ def _particle_step(dynamics, criteria, keys, dt, max_steps, options, first_index
     crossing_correction = options.crossing_correction
 
     def step_one(position, particle, step, status):
-        dtype = position.dtype
-        num_normals = dynamics.noise_dim(position.shape[0])
-        normals, uniform = _noise.particle_variates(
-            keys, first_index + particle.astype(jnp.uint32), step, num_normals, dtype,
-            options.noise,
+        t = step.astype(position.dtype) * dt
+        new_position, outside, probabilities, uniform = escape_step(
+            dynamics, criteria, keys, first_index + particle.astype(jnp.uint32), step, t,
+            position, dt, crossing_correction, options.noise,
         )
-        t = step.astype(dtype) * dt
-        new_position, diffusion = euler_maruyama_step(dynamics, t, position, dt, normals)
-        outside = [criterion.is_outside(new_position) for criterion in criteria]
         if crossing_correction:
-            def variance(normal):
-                return normal_variance(dynamics, diffusion, normal)
-
-            probabilities = [
-                c.crossing_probability(position, new_position, variance, dt) for c in criteria
-            ]
             if len(criteria) == 1:
                 outside = [outside[0] | (uniform < probabilities[0])]
             else:

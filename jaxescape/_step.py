@@ -1,12 +1,16 @@
 r"""The pure single-particle Euler–Maruyama step (no batch axis; the driver vmaps it).
 
 $y_{n+1} = y_n + f(t_n, y_n)\,\Delta t + g(t_n, y_n)\,\sqrt{\Delta t}\,\xi_n$, $\xi_n \sim N(0, I)$
-(Itô; Kloeden & Platen 1992, §9.1). Strong order 1/2, weak order 1.
+(Itô; Kloeden & Platen 1992, §9.1). Strong order 1/2, weak order 1. `escape_step` adds the
+particle's counter-based noise and its escape tests, with the Brownian-bridge crossing
+probabilities of the criteria between the two positions: the part of a step that `simulate`
+and splitting share.
 """
 
 import jax
 import jax.numpy as jnp
 
+from . import _noise
 from ._dynamics import AbstractDynamics
 from ._fused import coordinate_sum
 
@@ -33,3 +37,28 @@ def normal_variance(dynamics: AbstractDynamics, diffusion: jax.Array, normal: ja
     if dynamics.noise_kind() == "diagonal":
         return coordinate_sum((diffusion * normal) ** 2)
     return coordinate_sum((normal @ diffusion) ** 2)
+
+
+def escape_step(dynamics: AbstractDynamics, criteria, keys, identity, step, t, y, dt,
+                crossing_correction: bool, noise: str = "gaussian"):
+    """One step of one particle from y at time t, with the escape tests of `criteria`.
+
+    The increments and the bridge uniform are the particle's variates at (`identity`, `step`)
+    (`_noise.particle_variates`). Returns (new position, each criterion's `is_outside` at it,
+    each criterion's crossing probability between y and the new position or None without
+    `crossing_correction`, the uniform that samples the crossing); how the crossings combine is
+    the caller's.
+    """
+    normals, uniform = _noise.particle_variates(
+        keys, identity, step, dynamics.noise_dim(y.shape[0]), y.dtype, noise
+    )
+    y_new, diffusion = euler_maruyama_step(dynamics, t, y, dt, normals)
+    outside = [criterion.is_outside(y_new) for criterion in criteria]
+    if not crossing_correction:
+        return y_new, outside, None, uniform
+
+    def variance(normal):
+        return normal_variance(dynamics, diffusion, normal)
+
+    probabilities = [c.crossing_probability(y, y_new, variance, dt) for c in criteria]
+    return y_new, outside, probabilities, uniform
