@@ -195,18 +195,20 @@ def test_exponentiality_test_rejects_escape_at_high_noise():
 
 
 def test_rademacher_increments_are_signs_and_keep_the_mfpt_within_the_measured_bias():
-    """`noise="rademacher"`: one step moves by drift·dt ± sqrt(2T·dt) exactly; the MFPT at
-    dt = 0.02 agrees with the quadrature within 4 SE + the bias measured with 10^6 particles
-    (+0.50 ± 0.10 %, benchmarks/README.md)."""
+    """`noise="rademacher"` (measurement only: it warns): one step moves by drift·dt ±
+    sqrt(2T·dt) exactly; the MFPT at dt = 0.02 agrees with the quadrature within 4 SE + the
+    bias measured with 10^6 particles (+0.50 ± 0.10 %, benchmarks/README.md)."""
     landscape, dynamics, criterion, exact = double_well_problem()
     start = jnp.array([0.3])
-    one_step = jxe.simulate(dynamics, jxe.NeverEscape(), start, jax.random.key(7),
-                            num_particles=1000, dt=0.02, max_steps=1, noise="rademacher")
+    with pytest.warns(UserWarning, match="rademacher"):
+        one_step = jxe.simulate(dynamics, jxe.NeverEscape(), start, jax.random.key(7),
+                                num_particles=1000, dt=0.02, max_steps=1, noise="rademacher")
     drift = float(dynamics.drift(0.0, start)[0]) * 0.02
     jump = np.abs(one_step.position[:, 0] - 0.3 - drift)
     np.testing.assert_allclose(jump, np.sqrt(2 * TEMPERATURE * 0.02), rtol=1e-4)
     assert 0.4 < np.mean(one_step.position[:, 0] > 0.3 + drift) < 0.6
-    result = simulate_escapes(dynamics, criterion, landscape, 8, 100_000, 0.02,
-                              noise="rademacher")
+    with pytest.warns(UserWarning, match="rademacher"):
+        result = simulate_escapes(dynamics, criterion, landscape, 8, 100_000, 0.02,
+                                  noise="rademacher")
     mean, standard_error = jxe.mean_escape_time(result.escape_time)
     assert abs(mean - exact * (1 + 0.0050)) < 4 * standard_error
