@@ -49,6 +49,8 @@ IMPLEMENTATIONS = (
     "rng_floor", "jaxescape", "numpy", "diffrax", "diffrax_batched", "torchsde",
 )
 MEASUREMENTS = ("throughput", "time_to_result")
+# jaxescape with ±1 increments (weak order 1, no erfinv; bias measured in cheap_noise.py).
+RADEMACHER_ROW = "jaxescape (Rademacher, crossing correction)"
 DIFFRAX_REFERENCE = "diffrax (vmap, Event)"
 
 
@@ -207,11 +209,11 @@ def throughput_rng_floor(problem, n, steps):
     return run
 
 
-def throughput_jaxescape(problem, n, steps, crossing_correction):
+def throughput_jaxescape(problem, n, steps, crossing_correction, noise="gaussian"):
     def run():
         result = jxe.simulate(
             problem.dynamics, problem.criterion, problem.start, jr.key(0), num_particles=n,
-            dt=DT, max_steps=steps, crossing_correction=crossing_correction,
+            dt=DT, max_steps=steps, crossing_correction=crossing_correction, noise=noise,
         )
         return int(result.escape_step.sum(dtype=np.int64)), int(result.escaped.sum())
 
@@ -433,7 +435,8 @@ def throughput_torchsde(problem, n, steps, threads):
 # implementations that step all particles until the slowest, loop_steps.
 
 
-def ttr_jaxescape(problem, warmup_problem, n, max_steps, crossing_correction, seed):
+def ttr_jaxescape(problem, warmup_problem, n, max_steps, crossing_correction, seed,
+                  noise="gaussian"):
     """Warm-up at the same N (the compiled shapes depend on N and the pool sizes) but twice the
     temperature (a parameter, not a shape: no recompilation; escapes ~5x sooner), then one timed
     run. Compilation that still falls in the timed run is reported, not hidden."""
@@ -441,7 +444,7 @@ def ttr_jaxescape(problem, warmup_problem, n, max_steps, crossing_correction, se
     def run(p, key):
         result = jxe.simulate(
             p.dynamics, p.criterion, p.start, key, num_particles=n, dt=DT,
-            max_steps=max_steps, crossing_correction=crossing_correction,
+            max_steps=max_steps, crossing_correction=crossing_correction, noise=noise,
         )
         return {"escape_step": result.escape_step.astype(np.int64), "censored": result.censored}
 
@@ -494,6 +497,8 @@ def run_throughput(problem, args, skip):
             problem, m, steps, True), n))
         work_rows.append(("jaxescape (no crossing correction)", "jax",
                           lambda m: throughput_jaxescape(problem, m, steps, False), n))
+        work_rows.append((RADEMACHER_ROW, "jax", lambda m: throughput_jaxescape(
+            problem, m, steps, True, "rademacher"), n))
     if "numpy" not in skip:
         work_rows.append(("NumPy (masked, float32)", "numpy", lambda m: throughput_numpy(
             problem, m, steps), args.numpy_particles or n))
@@ -559,6 +564,8 @@ def run_time_to_result(problem, warmup_problem, args, skip, exact):
                     problem, warmup_problem, m, max_steps, c, args.seed
                 ), n,
             ))
+        work_rows.append((RADEMACHER_ROW, "jax", lambda m: ttr_jaxescape(
+            problem, warmup_problem, m, max_steps, True, args.seed, "rademacher"), n))
     if "diffrax" not in skip and available("diffrax"):
         work_rows.append(("diffrax (vmap, Event)", "jax",
                           lambda m: ttr_diffrax(problem, m, max_steps, args.seed),
