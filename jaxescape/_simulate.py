@@ -115,10 +115,13 @@ def _particle_step(dynamics, criteria, keys, dt, max_steps, options, first_index
     crossing_correction = options.crossing_correction
 
     def step_one(position, particle, step, status):
+        running = status == RUNNING
         t = step.astype(position.dtype) * dt
+        # `running=`: finished slots stay where they are, and the escape tests read the very
+        # position the step writes out, so XLA reads it back instead of recomputing the step.
         new_position, outside, probabilities, uniform = escape_step(
             dynamics, criteria, keys, first_index + particle.astype(jnp.uint32), step, t,
-            position, dt, crossing_correction, options.noise,
+            position, dt, crossing_correction, options.noise, running=running,
         )
         if crossing_correction:
             if len(criteria) == 1:
@@ -129,8 +132,8 @@ def _particle_step(dynamics, criteria, keys, dt, max_steps, options, first_index
                 bridged = bridged & (uniform < 1 - no_crossing)
                 outside = [o | b for o, b in zip(outside, bridged)]
         new_status = _final_status(outside, step + 1, max_steps, new_position)
-        position, step, status = _keep_running(position, new_position, step, status, new_status)
-        return position, particle, step, status
+        step = step + running.astype(step.dtype)
+        return new_position, particle, step, jnp.where(running, new_status, status)
 
     return step_one
 

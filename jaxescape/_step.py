@@ -40,7 +40,7 @@ def normal_variance(dynamics: AbstractDynamics, diffusion: jax.Array, normal: ja
 
 
 def escape_step(dynamics: AbstractDynamics, criteria, keys, identity, step, t, y, dt,
-                crossing_correction: bool, noise: str = "gaussian"):
+                crossing_correction: bool, noise: str = "gaussian", running=None):
     """One step of one particle from y at time t, with the escape tests of `criteria`.
 
     The increments and the bridge uniform are the particle's variates at (`identity`, `step`)
@@ -48,11 +48,18 @@ def escape_step(dynamics: AbstractDynamics, criteria, keys, identity, step, t, y
     each criterion's crossing probability between y and the new position or None without
     `crossing_correction`, the uniform that samples the crossing); how the crossings combine is
     the caller's.
+
+    With `running` (boolean scalar), a particle that is not running stays at y and the tests
+    read that kept position. For a running particle nothing changes; but when the caller writes
+    out exactly this position, XLA's CPU backend reads it back for the tests instead of
+    recomputing the step (1-D: about 1.3x, benchmarks/README.md).
     """
     normals, uniform = _noise.particle_variates(
         keys, identity, step, dynamics.noise_dim(y.shape[0]), y.dtype, noise
     )
     y_new, diffusion = euler_maruyama_step(dynamics, t, y, dt, normals)
+    if running is not None:
+        y_new = jnp.where(running, y_new, y)
     outside = [criterion.is_outside(y_new) for criterion in criteria]
     if not crossing_correction:
         return y_new, outside, None, uniform
