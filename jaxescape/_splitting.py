@@ -123,6 +123,7 @@ from ._reaction_coordinates import (
     default_reaction_coordinate as default_reaction_coordinate,
 )
 from ._sgd import MinibatchSGD
+from ._simulate import _next_power_of_two
 from ._splitting_kernel import (
     CENSORED,
     DIVERGED,
@@ -132,7 +133,7 @@ from ._splitting_kernel import (
     _start_loops,
     _start_replicas,
 )
-from ._splitting_levels import _automatic_num_levels, _linearised_law, _next_power_of_two
+from ._splitting_levels import _automatic_num_levels, _linearised_law
 from ._splitting_sgd import OnPosition, empirical_levels, levels_key, sgd_particle
 from ._validation import check_positive_integer, check_positive_number, check_simulation_inputs
 

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.linalg
 
 from ._reaction_coordinates import _evaluate
+from ._simulate import _next_power_of_two
 
 
 @eqx.filter_jit
@@ -72,7 +73,3 @@ def _automatic_num_levels(span, spread, total, dim):
     levels = min(_next_power_of_two(math.ceil(wanted)), MAX_AUTO_LEVELS)
     memory_cap = RECORD_BYTES // (total * (dim + 2) * 4) - 1
     return max(MIN_AUTO_LEVELS, min(levels, _next_power_of_two(memory_cap + 1) // 2))
-
-
-def _next_power_of_two(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
