@@ -70,12 +70,36 @@ def uniform_from_words(words: jax.Array, dtype) -> jax.Array:
     return lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0
 
 
+# Giles (2010), "Approximating the erfinv function" (GPU Computing Gems Jade, ch. 10): the
+# single-precision polynomials in w − 2.5 (w < 5) and sqrt(w) − 3 (w >= 5), w = −log(1 − x²).
+_ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                   0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
 def normal_from_uniform(uniform: jax.Array) -> jax.Array:
-    """Standard normal variates sqrt(2)·erfinv(2u − 1), as `jax.random.normal` computes them."""
+    """Standard normal variates Φ⁻¹(u) = sqrt(2)·erfinv(2u − 1); u = 0 maps to Φ⁻¹(2^-25).
+
+    float32: Giles's (2010) erfinv with 1 − x² = 4u(1 − u) formed from u, which is exact up to
+    one rounding (from x = 2u − 1 it cancels near |x| = 1). Over all 2^23 float32 uniforms the
+    error against the exact quantile is at most 9.8e-7 (`lax.erf_inv` of 2u − 1: 2.2e-5), and
+    it ran 1.4–1.6x faster on CPU (benchmarks/README.md). float64: `lax.erf_inv`.
+    """
     dtype = uniform.dtype
-    lowest = jnp.nextafter(jnp.asarray(-1.0, dtype), jnp.asarray(0.0, dtype))
-    symmetric = jnp.maximum(2 * uniform - 1, lowest)
-    return jnp.sqrt(jnp.asarray(2.0, dtype)) * lax.erf_inv(symmetric)
+    if jnp.dtype(dtype).itemsize == 8:
+        lowest = jnp.nextafter(jnp.asarray(-1.0, dtype), jnp.asarray(0.0, dtype))
+        symmetric = jnp.maximum(2 * uniform - 1, lowest)
+        return jnp.sqrt(jnp.asarray(2.0, dtype)) * lax.erf_inv(symmetric)
+    w = -jnp.log(jnp.maximum(4 * uniform * (1 - uniform), jnp.float32(2.0**-23)))
+    central = w < 5
+    argument = jnp.where(central, w - 2.5, jnp.sqrt(w) - 3)
+    polynomial = jnp.where(central, jnp.float32(_ERFINV_CENTRAL[0]), jnp.float32(_ERFINV_TAIL[0]))
+    for central_coefficient, tail_coefficient in zip(_ERFINV_CENTRAL[1:], _ERFINV_TAIL[1:]):
+        coefficient = jnp.where(central, jnp.float32(central_coefficient),
+                                jnp.float32(tail_coefficient))
+        polynomial = coefficient + polynomial * argument
+    return jnp.float32(2**0.5) * polynomial * (2 * uniform - 1)
 
 
 def rademacher_from_uniform(uniform: jax.Array) -> jax.Array:
