@@ -110,9 +110,10 @@ class StepOptions(NamedTuple):
 NOISE_KINDS = ("gaussian", "rademacher")
 # Up to this dimension the step selects the kept position first and tests that (XLA's CPU
 # backend then reads it back instead of recomputing the step for the status); above it, XLA
-# fuses the wider step worse that way. Measured on a 2-core CPU, M particle-steps/s with and
-# without: d = 1 131–144 / 109–123, 2: 55 / 47, 3: 49 / 35, 4: 10 / 24, 10: 2.7 / 6.5.
-_SELECT_FIRST_MAX_DIM = 3
+# fuses the wider step worse that way. Measured on a 2-core CPU with the noise drawn one variate
+# at a time (`_noise.particle_variates`), M particle-steps/s with and without: d = 1 118 / 85,
+# 2: 16 / 61, 3: 11 / 48, 4: 9 / 38, 10: 13 / 12.
+_SELECT_FIRST_MAX_DIM = 1
 
 
 def _particle_step(dynamics, criteria, keys, dt, max_steps, options, first_index):
