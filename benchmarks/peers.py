@@ -32,6 +32,7 @@ import platform
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 
 import jax
@@ -52,6 +53,8 @@ MEASUREMENTS = ("throughput", "time_to_result")
 # jaxescape with ±1 increments (weak order 1, no erfinv; bias measured in cheap_noise.py).
 RADEMACHER_ROW = "jaxescape (Rademacher, crossing correction)"
 DIFFRAX_REFERENCE = "diffrax (vmap, Event)"
+# The Rademacher rows measure that option on purpose; its warning is meant for results.
+warnings.filterwarnings("ignore", message="noise='rademacher' is kept for measuring")
 
 
 # ----------------------------------------------------------------------------------------------
