@@ -51,14 +51,6 @@ def num_streams(num_values: int, dtype) -> int:
     return -(-words_per_step(num_values, dtype) // 2)
 
 
-def random_words(keys: jax.Array, particle_index: jax.Array, step: jax.Array) -> jax.Array:
-    """The 2·len(keys) uint32 words of one particle at one step (single particle, no batch axis)."""
-    counter_high = jnp.broadcast_to(step.astype(jnp.uint32), keys.shape[:1])
-    counter_low = jnp.broadcast_to(particle_index.astype(jnp.uint32), keys.shape[:1])
-    first, second = threefry_2x32(keys[:, 0], keys[:, 1], counter_high, counter_low)
-    return jnp.concatenate([first, second])
-
-
 def uniform_from_words(words: jax.Array, dtype) -> jax.Array:
     """Uniform variates in [0, 1): one per word for float32, one per word pair for float64."""
     if jnp.dtype(dtype).itemsize == 8:
@@ -107,6 +99,26 @@ def rademacher_from_uniform(uniform: jax.Array) -> jax.Array:
     return jnp.where(uniform < 0.5, -1.0, 1.0).astype(uniform.dtype)
 
 
+def particle_uniforms(
+    keys: jax.Array, particle_index: jax.Array, step: jax.Array, dtype
+) -> list[jax.Array]:
+    """The uniforms of one particle at one step (no batch axis), a scalar each.
+
+    Hash k of the step gives words k and len(keys) + k; float32 takes one word per uniform,
+    float64 a pair of consecutive words. One variate at a time, stacked by the caller: on CPU,
+    XLA vectorises each over the particles, where transforming a stacked (particles, words)
+    array ran 5.6x slower in 10-D.
+    """
+    counter_high, counter_low = step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
+    hashes = [
+        threefry_2x32(key_high, key_low, counter_high, counter_low) for key_high, key_low in keys
+    ]
+    words = [first for first, _ in hashes] + [second for _, second in hashes]
+    if jnp.dtype(dtype).itemsize == 8:
+        words = [jnp.stack(words[index : index + 2]) for index in range(0, len(words), 2)]
+    return [uniform_from_words(word, dtype).reshape(()) for word in words]
+
+
 def particle_variates(
     keys: jax.Array, particle_index: jax.Array, step: jax.Array, num_normals: int, dtype,
     distribution: str = "gaussian",
@@ -116,14 +128,5 @@ def particle_variates(
     The increments are standard normals, or Rademacher signs with `distribution="rademacher"`.
     """
     transform = rademacher_from_uniform if distribution == "rademacher" else normal_from_uniform
-    counter_high, counter_low = step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
-    hashes = [
-        threefry_2x32(key_high, key_low, counter_high, counter_low) for key_high, key_low in keys
-    ]
-    words = [first for first, _ in hashes] + [second for _, second in hashes]  # `random_words`
-    if jnp.dtype(dtype).itemsize == 8:
-        words = [jnp.stack(words[index : index + 2]) for index in range(0, len(words), 2)]
-    # One variate at a time, stacked at the end: on CPU, XLA vectorises each over the particles,
-    # where transforming a stacked (particles, words) array ran 5.6x slower in 10-D.
-    uniforms = [uniform_from_words(word, dtype).reshape(()) for word in words]
+    uniforms = particle_uniforms(keys, particle_index, step, dtype)
     return jnp.stack([transform(u) for u in uniforms[:num_normals]]), uniforms[num_normals]

@@ -190,9 +190,10 @@ class MinibatchSGD(eqx.Module):
         extra = {"value": value}
         if self.optimizer_noise:
             noise_keys = keys[1:]  # stream 0 draws the minibatch
-            words = _noise.random_words(noise_keys, particle_index, step)
-            uniforms = _noise.uniform_from_words(words, position.dtype)
-            extra["noise"] = _noise.normal_from_uniform(uniforms[: position.shape[0]])
+            uniforms = _noise.particle_uniforms(noise_keys, particle_index, step, position.dtype)
+            extra["noise"] = jnp.stack(
+                [_noise.normal_from_uniform(u) for u in uniforms[: position.shape[0]]]
+            )
         updates, optimizer_state = self.transformation().update(
             gradient, optimizer_state, position, **extra
         )
