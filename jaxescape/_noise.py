@@ -71,12 +71,13 @@ _ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
 
 
 def normal_from_uniform(uniform: jax.Array) -> jax.Array:
-    """Standard normal variates Φ⁻¹(u) = sqrt(2)·erfinv(2u − 1); u = 0 maps to Φ⁻¹(2^-25).
+    """Standard normal variates Φ⁻¹(u) = sqrt(2)·erfinv(2u − 1).
 
     float32: Giles's (2010) erfinv with 1 − x² = 4u(1 − u) formed from u, which is exact up to
-    one rounding (from x = 2u − 1 it cancels near |x| = 1). Over all 2^23 float32 uniforms the
-    error against the exact quantile is at most 9.8e-7 (`lax.erf_inv` of 2u − 1: 2.2e-5), and
-    it ran 1.4–1.6x faster on CPU (benchmarks/README.md). float64: `lax.erf_inv`.
+    one rounding (from x = 2u − 1 it cancels near |x| = 1); u = 0 maps to Φ⁻¹(2^-25). Over all
+    2^23 float32 uniforms the error against the exact quantile is at most 9.8e-7 (`lax.erf_inv`
+    of 2u − 1: 2.2e-5), and it ran 1.4–1.6x faster on CPU (benchmarks/README.md). float64:
+    `lax.erf_inv`, with u = 0 mapped to Φ⁻¹(2^-54).
     """
     dtype = uniform.dtype
     if jnp.dtype(dtype).itemsize == 8:
