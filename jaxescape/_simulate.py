@@ -448,7 +448,7 @@ def simulate(
         devices: devices to spread the chunks over (default: all devices of the default
             backend); the numbers do not depend on it.
         noise: the SDE increments: "gaussian" (default). "rademacher" (±1 with probability
-            ½: weak order 1, Kloeden & Platen 1992 §14.1, 1.2–1.3x faster) is kept for the
+            ½: weak order 1, Kloeden & Platen 1992 §14.1, 1.2–1.35x faster) is kept for the
             benchmarks that measure it and warns: its first-passage bias was 3.3x the
             Gaussian scheme's on one of the two problems measured (benchmarks/README.md).
 
