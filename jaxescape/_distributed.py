@@ -39,7 +39,7 @@ def simulate_distributed(
     chunk_size: int = 2**22,
     num_slots: int | None = None,
     crossing_correction: bool = True,
-    check_every: int = 32,
+    check_every: int | None = None,
     first_particle: int = 0,
     progress: bool | str = False,
 ) -> EscapeResult:

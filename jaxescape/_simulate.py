@@ -1,7 +1,7 @@
 """The driver: many particles, each stepped until it escapes, diverges or reaches max_steps.
 
 Work follows the surviving particles. A fixed pool of `num_slots` working slots is stepped in
-lockstep (vmap of the single-particle step inside `lax.scan`); every `check_every` steps the slots
+lockstep (vmap of the single-particle step inside a loop); every `check_every` steps the slots
 whose particle has finished are harvested into the result buffers and refilled with the next
 particles of the chunk. Once no particles are left to start and few slots are still running, the
 pool shrinks (by powers of two) so the slowest particles do not drag the whole pool along. The
@@ -200,11 +200,13 @@ def _harvest_and_refill(slots, buffers, positions, initial_state, next_particle,
 
 @eqx.filter_jit(donate="all-except-first")
 def _advance(
-    config, slots, buffers, next_particle, num_rounds, *, check_every, options
+    config, slots, buffers, next_particle, num_rounds, check_every, *, options
 ):
     """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each.
 
     `config` (not donated) holds the chunk's constants; the pool and buffers are donated.
+    `check_every` is traced (a loop bound, as cheap as a fixed-length scan on CPU), so the
+    default that depends on max_steps never recompiles.
     """
     (dynamics, criteria, initial_state, keys, dt, max_steps), count, first_index = config
     if isinstance(dynamics, AbstractDynamics):
@@ -215,12 +217,12 @@ def _advance(
         step_one = _iteration_step(dynamics, criteria, keys, max_steps, first_index)
     step_all = jax.vmap(step_one)
 
-    def scan_body(slots, _):
-        return Slots(*step_all(*slots)), None
+    def step_body(_, slots):
+        return Slots(*step_all(*slots))
 
     def round_body(carry):
         slots, buffers, next_particle, round_index = carry
-        slots, _ = lax.scan(scan_body, slots, None, length=check_every)
+        slots = lax.fori_loop(0, check_every, step_body, slots)
         slots, buffers, next_particle = _harvest_and_refill(
             slots, buffers, _positions(dynamics, slots.state), initial_state, next_particle, count
         )
@@ -278,6 +280,21 @@ def default_num_slots(dynamics=None, dim: int = 1) -> int:
     return max(2**8, min(2**16, _previous_power_of_two(2**20 // dynamics.bytes_per_step())))
 
 
+def default_check_every(max_steps: int) -> int:
+    """Steps between harvests: 32, or the divisor of max_steps nearest above (up to 64), else
+    below (down to 16); max_steps itself up to 64.
+
+    Particles start at harvests, so with a divisor a particle censored at max_steps is
+    harvested at once instead of idling in its slot until the next harvest (200 steps with 32:
+    24 idle steps in 224; on a 2-core CPU 173 → 202 M particle-steps/s with 40). Escapes are
+    harvested up to check_every steps late either way.
+    """
+    if max_steps <= 64:
+        return int(max_steps)
+    candidates = [32, *range(33, 65), *range(31, 15, -1)]
+    return next((every for every in candidates if max_steps % every == 0), 32)
+
+
 def simulate_chunks(
     dynamics: "AbstractDynamics | MinibatchSGD",
     criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
@@ -290,7 +307,7 @@ def simulate_chunks(
     chunk_size: int = 2**22,
     num_slots: int | None = None,
     crossing_correction: bool = True,
-    check_every: int = 32,
+    check_every: int | None = None,
     first_particle: int = 0,
     progress: bool | str = False,
     devices: list | None = None,
@@ -313,6 +330,8 @@ def simulate_chunks(
     )
     if noise not in NOISE_KINDS:
         raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
+    if check_every is None:
+        check_every = default_check_every(max_steps)
     if noise == "rademacher":
         warnings.warn(
             "noise='rademacher' is kept for measuring it, not for results: its first-passage "
@@ -416,7 +435,7 @@ def simulate(
     chunk_size: int = 2**22,
     num_slots: int | None = None,
     crossing_correction: bool = True,
-    check_every: int = 32,
+    check_every: int | None = None,
     first_particle: int = 0,
     progress: bool | str = False,
     devices: list | None = None,
@@ -442,7 +461,9 @@ def simulate(
         crossing_correction: sample Brownian-bridge crossings of `HalfSpace` criteria between
             steps (removes the O(sqrt(dt)) bias of missed crossings). SDEs only: SGD has no
             path between its iterates.
-        check_every: steps between harvests of finished particles.
+        check_every: steps between harvests of finished particles (default: 32, or a divisor
+            of max_steps near it, so that particles censored at max_steps leave the pool at
+            once; `default_check_every`). Traced: changing it does not recompile.
         first_particle: global index of the first particle (to extend a run with new particles).
         progress: show a progress bar (a string is used as its label).
         devices: devices to spread the chunks over (default: all devices of the default
@@ -490,7 +511,7 @@ def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_eve
         )
         slots, buffers, next_particle = _advance(
             chunk_config, slots, buffers, next_particle, num_rounds,
-            check_every=check_every, options=options,
+            jax.device_put(jnp.int32(check_every), device), options=options,
         )
         running = int(jnp.sum(slots.status == RUNNING))
         started = int(next_particle)
