@@ -7,13 +7,17 @@ particles of the chunk. Once no particles are left to start and few slots are st
 pool shrinks (by powers of two) so the slowest particles do not drag the whole pool along. The
 total work is close to the sum of the escape steps, not N times the longest one.
 
+Devices: the particle axis is sharded over a `Mesh` of the devices; under `shard_map` each
+device runs its own chunk with its own block of the pool (no communication), so one program
+drives them all.
+
 Reproducibility: a particle's noise is a pure function of (key, global particle index, its own
-step) (see `_noise.py`), so results are bit-identical for any chunk size and pool size.
+step) (see `_noise.py`), so results are bit-identical for any chunk size, pool size,
+check_every and device count.
 """
 
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
@@ -21,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from . import _noise
@@ -198,17 +203,45 @@ def _harvest_and_refill(slots, buffers, positions, initial_state, next_particle,
     return slots, buffers, next_particle
 
 
+PARTICLE_AXIS = "particles"
+
+
 @eqx.filter_jit(donate="all-except-first")
 def _advance(
-    config, slots, buffers, next_particle, num_rounds, check_every, *, options
+    config, slots, buffers, next_particle, num_rounds, check_every, *, options, mesh
 ):
     """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each.
 
-    `config` (not donated) holds the chunk's constants; the pool and buffers are donated.
-    `check_every` is traced (a loop bound, as cheap as a fixed-length scan on CPU), so the
-    default that depends on max_steps never recompiles.
+    Every device of `mesh` runs its own chunk (`shard_map` over the particle axis: each device
+    holds its block of the pool and of the buffers, its own count, first index and next
+    particle; the devices never communicate). `config` (not donated) holds the constants; the
+    pool and buffers are donated. `check_every` is traced (a loop bound, as cheap as a
+    fixed-length scan on CPU), so the default that depends on max_steps never recompiles.
     """
-    (dynamics, criteria, initial_state, keys, dt, max_steps), count, first_index = config
+    constants, counts, first_indices = config
+    arrays, static = eqx.partition(constants, eqx.is_array)
+    sharded, replicated = P(PARTICLE_AXIS), P()
+
+    def advance_block(arrays, count, first_index, slots, buffers, next_particle, num_rounds,
+                      check_every):
+        constants = eqx.combine(arrays, static)
+        slots, buffers, next_particle = _advance_chunk(
+            constants, count[0], first_index[0], slots, buffers, next_particle[0], num_rounds,
+            check_every, options,
+        )
+        return slots, buffers, next_particle[None]
+
+    return jax.shard_map(
+        advance_block, mesh=mesh,
+        in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated),
+        out_specs=sharded, check_vma=False,
+    )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, check_every)
+
+
+def _advance_chunk(constants, count, first_index, slots, buffers, next_particle, num_rounds,
+                   check_every, options):
+    """`_advance` on one device: its block of the pool works through its own chunk."""
+    dynamics, criteria, initial_state, keys, dt, max_steps = constants
     if isinstance(dynamics, AbstractDynamics):
         step_one = _particle_step(
             dynamics, criteria, keys, dt, max_steps, options, first_index
@@ -248,18 +281,22 @@ def _empty_slots(num_slots, initial_state):
     )
 
 
-def _shrink(slots, num_slots):
-    """Keep the running slots only, in a pool of `num_slots` rows (on the host: the number kept
-    changes every time, and device operations would compile anew for each)."""
+def _shrink(slots, num_slots, num_blocks=1):
+    """Keep the running slots only, in `num_blocks` blocks of `num_slots` rows (one block per
+    device, each keeping its own slots; on the host: the number kept changes every time, and
+    device operations would compile anew for each)."""
     slots = jax.device_get(slots)
-    keep = np.flatnonzero(slots.status == RUNNING)
+    old_size = slots.status.shape[0] // num_blocks
     fresh = jax.device_get(
-        _empty_slots(num_slots, jax.tree.map(lambda leaf: leaf[0], slots.state))
+        _empty_slots(num_blocks * num_slots, jax.tree.map(lambda leaf: leaf[0], slots.state))
     )
+    keep = [block * old_size + np.flatnonzero(slots.status[block * old_size:][:old_size]
+                                              == RUNNING) for block in range(num_blocks)]
 
     def move(empty, full):
         empty = np.array(empty)
-        empty[: keep.size] = full[keep]
+        for block, rows in enumerate(keep):
+            empty[block * num_slots:][: rows.size] = full[rows]
         return empty
 
     return jax.tree.map(move, fresh, slots)
@@ -319,7 +356,8 @@ def simulate_chunks(
     particles, or to keep finished chunks of a run that may be interrupted). `offset` is the
     chunk's first particle relative to `first_particle`. All inputs are validated before the
     first chunk is compiled. With several `devices` (default: all of the default backend) the
-    chunks are spread over them and all are computed before the first is yielded.
+    chunks go out in waves of one per device, run as one `shard_map` program, and each wave's
+    chunks are yielded when the wave is done.
     """
     if not isinstance(criteria, tuple):
         criteria = (criteria,)
@@ -375,46 +413,35 @@ def _chunks(dynamics, criteria, initial_position, key, dt, dt_value, num_particl
         default_num_slots(dynamics, dim),
         max(_MINIMUM_SLOTS, _next_power_of_two(chunk_capacity // _SHRINK_FACTOR)),
     )
-    starts = range(0, num_particles, chunk_capacity)
+    mesh = Mesh(np.array(devices), (PARTICLE_AXIS,))
     label = progress if isinstance(progress, str) else "particles"
-
-    def run(chunk_start, device):
-        count = min(chunk_capacity, num_particles - chunk_start)
-        with jax.default_device(device):
-            chunk = _run_chunk(
-                jax.device_put(config, device), count, chunk_capacity,
-                first_particle + chunk_start, pool, dim, dtype, check_every,
-                options, bar,
-            )
-        status = np.asarray(chunk.status[:count])
-        return chunk_start, EscapeResult(
-            np.asarray(chunk.step[:count]),
-            np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8),
-            status == CENSORED,
-            status == DIVERGED,
-            np.asarray(chunk.position[:count]),
-            dt_value,
-        )
-
+    # Chunks go out in waves of one per device: chunk i runs on device i mod D.
+    wave_size = chunk_capacity * len(devices)
     with tqdm(total=num_particles, disable=not progress, desc=label, unit="particle") as bar:
-        if len(devices) == 1:
-            for chunk_start in starts:
-                yield run(chunk_start, devices[0])
-            return
-        # One worker thread per device (XLA releases the GIL while it computes); chunk i runs
-        # on device i mod D, and chunks are yielded in particle order.
-        with ThreadPoolExecutor(max_workers=len(devices)) as executor:
-            lanes = [
-                executor.submit(_run_lane, run, list(starts)[lane :: len(devices)], device)
-                for lane, device in enumerate(devices)
-            ]
-            results = dict(item for lane in lanes for item in lane.result())
-        for chunk_start in starts:
-            yield chunk_start, results.pop(chunk_start)
+        for wave_start in range(0, num_particles, wave_size):
+            starts = [wave_start + chunk_capacity * lane for lane in range(len(devices))]
+            counts = [max(0, min(chunk_capacity, num_particles - start)) for start in starts]
+            buffers = _run_wave(
+                config, counts, [first_particle + start for start in starts], chunk_capacity,
+                pool, dim, dtype, check_every, options, bar, mesh,
+            )
+            for lane, (start, count) in enumerate(zip(starts, counts)):
+                if count:
+                    yield start, _chunk_result(buffers, lane, chunk_capacity, count, dt_value)
 
 
-def _run_lane(run, chunk_starts, device):
-    return [run(chunk_start, device) for chunk_start in chunk_starts]
+def _chunk_result(buffers, lane, capacity, count, dt):
+    """The first `count` particles of device `lane`'s block of the buffers."""
+    begin = lane * capacity
+    step, status, position = (field[begin : begin + count] for field in buffers)
+    return EscapeResult(
+        step,
+        np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8),
+        status == CENSORED,
+        status == DIVERGED,
+        position,
+        dt,
+    )
 
 
 def concatenate_results(results: list[EscapeResult]) -> EscapeResult:
@@ -486,46 +513,53 @@ def simulate(
     return concatenate_results([result for _, result in chunks])
 
 
-def _run_chunk(config, count, capacity, first_index, pool, dim, dtype, check_every,
-               options, bar):
-    num_slots = min(pool, _next_power_of_two(count))
-    slots = _empty_slots(num_slots, config[2])
+def _run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_every, options,
+              bar, mesh):
+    """Runs one chunk per device of `mesh` (`counts[i]` particles from `first_indices[i]`, 0 for
+    an idle device); returns the host buffers, one block of `capacity` rows per device."""
+    num_devices = len(counts)
+    num_slots = min(pool, _next_power_of_two(max(counts)))
+    sharded, replicated = NamedSharding(mesh, P(PARTICLE_AXIS)), NamedSharding(mesh, P())
+    slots = _empty_slots(num_devices * num_slots, config[2])
     buffers = Buffers(
-        jnp.zeros(capacity, jnp.int32),
-        jnp.full(capacity, EMPTY, jnp.int8),
-        jnp.zeros((capacity, dim), dtype),
+        jnp.zeros(num_devices * capacity, jnp.int32),
+        jnp.full(num_devices * capacity, EMPTY, jnp.int8),
+        jnp.zeros((num_devices * capacity, dim), dtype),
     )
-    next_particle = jnp.int32(0)
-    chunk_config = (config, jnp.int32(count), jnp.uint32(first_index))
-    # Commit everything to the chunk's device, so that the first call and the later ones (which
-    # get committed outputs back) share one compilation.
-    device = config[3].sharding
-    chunk_config, slots, buffers, next_particle = jax.device_put(
-        (chunk_config, slots, buffers, next_particle), device
+    counts = np.array(counts, np.int32)
+    per_device = (jnp.asarray(counts), jnp.asarray(first_indices, jnp.uint32))
+    # Commit everything, so that the first call and the later ones (which get committed outputs
+    # back) share one compilation.
+    wave_config = (jax.device_put(config, replicated), *jax.device_put(per_device, sharded))
+    slots, buffers, next_particle = jax.device_put(
+        (slots, buffers, jnp.zeros(num_devices, jnp.int32)), sharded
     )
-    # About 2^24 slot-steps per call between progress updates.
     finished_before = 0
     while True:
-        num_rounds = jax.device_put(
-            jnp.int32(max(1, 2**24 // (num_slots * check_every))), device
+        # About 2^24 slot-steps per device per call between progress updates.
+        loop_bounds = jax.device_put(
+            (jnp.int32(max(1, 2**24 // (num_slots * check_every))), jnp.int32(check_every)),
+            replicated,
         )
         slots, buffers, next_particle = _advance(
-            chunk_config, slots, buffers, next_particle, num_rounds,
-            jax.device_put(jnp.int32(check_every), device), options=options,
+            wave_config, slots, buffers, next_particle, *loop_bounds, options=options, mesh=mesh
         )
-        running = int(jnp.sum(slots.status == RUNNING))
-        started = int(next_particle)
-        finished = started - running
+        running = np.asarray(
+            jnp.sum((slots.status == RUNNING).reshape(num_devices, num_slots), axis=1)
+        )
+        started = np.asarray(next_particle)
+        finished = int(started.sum() - running.sum())
         bar.update(finished - finished_before)
         finished_before = finished
-        if running == 0 and started == count:
+        if not running.any() and np.array_equal(started, counts):
             return jax.device_get(buffers)
         # Tail: once every particle has started, shrink the pool 16-fold whenever it is 1/16
         # busy, so stragglers do not drag the full pool (at most three pool sizes compile).
         smaller = num_slots // _SHRINK_FACTOR
-        if started == count and smaller >= _MINIMUM_SLOTS and running <= smaller:
+        all_started = np.array_equal(started, counts)
+        if all_started and smaller >= _MINIMUM_SLOTS and running.max() <= smaller:
             num_slots = smaller
-            slots = jax.device_put(_shrink(slots, num_slots), device)
+            slots = jax.device_put(_shrink(slots, num_slots, num_devices), sharded)
 
 
 _SHRINK_FACTOR = 16

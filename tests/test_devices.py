@@ -1,7 +1,10 @@
 """Spreading particles over several devices gives the same numbers as one device.
 
 Eight CPU devices are simulated with `--xla_force_host_platform_device_count=8`, which must be
-set before JAX starts, so the multi-device run happens in a subprocess.
+set before JAX starts, so the multi-device run happens in a subprocess. There the kernel's pool
+must be sharded over all eight devices (one `shard_map` program), with one chunk per device
+(375 particles each), and again with chunks of 200: two waves, the second one leaving a device
+idle.
 """
 
 import os
@@ -31,14 +34,28 @@ def run_on_this_process():
 SCRIPT = textwrap.dedent(
     f"""
     import sys, jax, numpy as np, jaxescape as jxe
+    from jaxescape import _simulate
     assert len(jax.devices()) == 8, jax.devices()
+    advance, pools = _simulate._advance, set()
+
+    def recording_advance(config, slots, *args, **kwargs):
+        pools.add(len(slots.status.sharding.device_set))
+        return advance(config, slots, *args, **kwargs)
+
+    _simulate._advance = recording_advance
     landscape = jxe.TiltedDoubleWell(1.0, 4.0)
     dynamics = jxe.OverdampedLangevin(landscape, 0.5)
-    result = jxe.simulate(
-        dynamics, jxe.past_saddle(landscape), landscape.minimum(), jax.random.key(11),
-        num_particles={NUM_PARTICLES}, dt=0.01, max_steps=10**6,
-    )
-    np.savez(sys.argv[1], *result[:-1])
+    results = [
+        jxe.simulate(
+            dynamics, jxe.past_saddle(landscape), landscape.minimum(), jax.random.key(11),
+            num_particles={NUM_PARTICLES}, dt=0.01, max_steps=10**6, chunk_size=chunk_size,
+        )
+        for chunk_size in (2**22, 200)
+    ]
+    assert pools == {{8}}, pools
+    for one, other in zip(*(result[:-1] for result in results)):
+        np.testing.assert_array_equal(one, other)
+    np.savez(sys.argv[1], *results[0][:-1])
     """
 )
 

@@ -98,9 +98,9 @@ def test_a_shrinking_pool_compiles_once_per_pool_size(monkeypatch):
     pool_sizes = {4096}
     original_shrink = simulate_module._shrink
 
-    def recording_shrink(slots, num_slots):
+    def recording_shrink(slots, num_slots, *blocks):
         pool_sizes.add(num_slots)
-        return original_shrink(slots, num_slots)
+        return original_shrink(slots, num_slots, *blocks)
 
     monkeypatch.setattr(simulate_module, "_shrink", recording_shrink)
     with count_kernel_compilations() as events:
