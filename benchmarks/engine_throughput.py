@@ -12,10 +12,12 @@ Rows, all timed as the minimum over repeats after a warm-up call (compilation ex
 - scan_baseline: the same Euler–Maruyama update written by hand in `lax.scan` with
   `jax.random.normal` noise and no escape detection.
 - jaxescape (crossing correction on / off): `jaxescape.simulate`, with escape detection,
-  censoring, divergence flags and per-particle reproducible noise.
+  censoring, divergence flags and per-particle reproducible noise, on all visible devices (the
+  other rows use the first). To compare device counts on a CPU, simulate several with
+  XLA_FLAGS=--xla_force_host_platform_device_count=D (the JSON name then ends in -Ddevices).
 
 Usage: python benchmarks/engine_throughput.py [--particles N] [--steps S] [--repeats R]
-Writes benchmarks/results/engine_throughput-<device>.json.
+Writes benchmarks/results/engine_throughput-<device>[-<D>devices].json.
 """
 
 import argparse
@@ -131,8 +133,9 @@ def main():
             args.particles, args.steps, landscape, False
         ),
     }
+    num_devices = len(jax.devices())
     print(f"device: {device.device_kind} ({device.platform}, {processor_name()}), "
-          f"jax {jax.__version__}, "
+          f"{num_devices} device(s), jax {jax.__version__}, "
           f"N = {args.particles}, steps = {args.steps}")
     results = {}
     for name, function in rows.items():
@@ -148,6 +151,7 @@ def main():
         "benchmark": "engine_throughput",
         "device_kind": device.device_kind,
         "platform": device.platform,
+        "num_devices": num_devices,
         "processor": processor_name(),
         "jax": jax.__version__,
         "jaxescape": jxe.__version__,
@@ -158,6 +162,7 @@ def main():
     out = pathlib.Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     name = device.device_kind.replace(" ", "_").lower()
+    name += f"-{num_devices}devices" if num_devices > 1 else ""
     (out / f"engine_throughput-{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
