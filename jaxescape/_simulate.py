@@ -551,12 +551,12 @@ def _run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_e
         finished = int(started.sum() - running.sum())
         bar.update(finished - finished_before)
         finished_before = finished
-        if not running.any() and np.array_equal(started, counts):
+        all_started = np.array_equal(started, counts)
+        if all_started and not running.any():
             return jax.device_get(buffers)
         # Tail: once every particle has started, shrink the pool 16-fold whenever it is 1/16
         # busy, so stragglers do not drag the full pool (at most three pool sizes compile).
         smaller = num_slots // _SHRINK_FACTOR
-        all_started = np.array_equal(started, counts)
         if all_started and smaller >= _MINIMUM_SLOTS and running.max() <= smaller:
             num_slots = smaller
             slots = jax.device_put(_shrink(slots, num_slots, num_devices), sharded)
