@@ -269,7 +269,7 @@ def _advance_chunk(constants, count, first_index, slots, buffers, next_particle,
     steps_per_iteration = _steps_per_iteration(dynamics)
 
     def step_body(_, slots):
-        for _ in range(steps_per_iteration):
+        for _step in range(steps_per_iteration):
             slots = Slots(*step_all(*slots))
         return slots
 
