@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 import jaxescape as jxe
-from jaxescape._splitting import estimate_escape_time
+from jaxescape._splitting.estimator import estimate_escape_time
 
 
 BARRIER, CURVATURE, DT, TARGET = 1.0, 4.0, 0.01, 0.1

@@ -11,13 +11,13 @@ from ._criteria import (
     Predicate as Predicate,
     past_saddle as past_saddle,
 )
-from ._data import (
+from ._sgd import (
     Dataset as Dataset,
     gaussian_regression_data as gaussian_regression_data,
     interpolation_data as interpolation_data,
     meng_data as meng_data,
 )
-from ._distributed import (
+from ._engine import (
     process_share as process_share,
     simulate_distributed as simulate_distributed,
 )
@@ -34,8 +34,8 @@ from ._landscapes import (
     StyblinskiTang as StyblinskiTang,
     TiltedDoubleWell as TiltedDoubleWell,
 )
-from ._minibatch_noise import MinibatchNoiseSDE as MinibatchNoiseSDE
-from ._models import (
+from ._sgd import MinibatchNoiseSDE as MinibatchNoiseSDE
+from ._sgd import (
     AbstractModel as AbstractModel,
     LinearRegression as LinearRegression,
     MengDoubleWell as MengDoubleWell,
@@ -44,14 +44,14 @@ from ._models import (
     TrainingLoss as TrainingLoss,
     meng_shift_for_barrier as meng_shift_for_barrier,
 )
-from ._optax_noise import loss_dependent_noise as loss_dependent_noise, noisy_sgd as noisy_sgd
-from ._reference import (
+from ._sgd import loss_dependent_noise as loss_dependent_noise, noisy_sgd as noisy_sgd
+from ._theory import (
     exact_log_mfpt as exact_log_mfpt,
     exact_mfpt as exact_mfpt,
     exact_mfpt_interval as exact_mfpt_interval,
 )
 from ._sgd import MinibatchSGD as MinibatchSGD
-from ._simulate import (
+from ._engine import (
     EscapeResult as EscapeResult,
     concatenate_results as concatenate_results,
     simulate as simulate,
@@ -61,7 +61,7 @@ from ._splitting import (
     SplittingResult as SplittingResult,
     estimate_escape_time as estimate_escape_time,
 )
-from ._stability import (
+from ._sgd import (
     batch_factor as batch_factor,
     mean_square_growth as mean_square_growth,
     non_uniformity as non_uniformity,
@@ -78,8 +78,8 @@ from ._statistics import (
     kaplan_meier as kaplan_meier,
     mean_escape_time as mean_escape_time,
 )
-from ._step import euler_maruyama_step as euler_maruyama_step
-from ._sweep import Sweep as Sweep, load_sweep as load_sweep
+from ._dynamics import euler_maruyama_step as euler_maruyama_step
+from ._experiments.sweep import Sweep as Sweep, load_sweep as load_sweep
 from ._theory import (
     eyring_kramers_time as eyring_kramers_time,
     kramers_rate as kramers_rate,
@@ -98,11 +98,11 @@ from ._trends import (
 def __getattr__(name: str):
     """`run_sweep` and `write_report` are loaded on first use (they import matplotlib)."""
     if name == "run_sweep":
-        from ._sweep_run import run_sweep
+        from ._experiments.sweep_run import run_sweep
 
         return run_sweep
     if name == "write_report":
-        from ._report import write_report
+        from ._experiments.report import write_report
 
         return write_report
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,6 @@ Command-line options override the values of the config file. Invalid configurati
 
 import argparse
 import difflib
-import importlib
 import math
 import os
 import sys
@@ -109,8 +108,7 @@ def _add_reproduce_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "reproduce",
         help="run a registered reproduction of a published experiment",
-        description="Run a reproduction registered in jaxescape._reproductions.REPRODUCTIONS "
-        "(called as REPRODUCTIONS[NAME](output_dir, size, seed, progress)).",
+        description="Run a reproduction of a published experiment",
     )
     parser.add_argument("name", nargs="?", metavar="NAME", help="the reproduction's name")
     parser.add_argument("--list", action="store_true", help="list the reproductions and exit")
@@ -149,8 +147,8 @@ _RUN_OPTIONS = ("landscape", "barrier", "curvature", "asymmetry", "sharpness", "
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ._config import ConfigError, load_config, make_config
-    from ._experiment import run_kramers_experiment
+    from ._experiments.config import ConfigError, load_config, make_config
+    from ._experiments.kramers import run_kramers_experiment
 
     overrides = {name: getattr(args, name) for name in _RUN_OPTIONS
                  if getattr(args, name) is not None}
@@ -173,9 +171,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_splitting(config, args: argparse.Namespace) -> None:
-    from ._experiment import make_run_directory
-    from ._sweep import splitting_sweep
-    from ._sweep_run import plan_points, run_sweep
+    from ._experiments.kramers import make_run_directory
+    from ._experiments.sweep import splitting_sweep
+    from ._experiments.sweep_run import plan_points, run_sweep
 
     sweep = splitting_sweep(config, replicas=args.replicas, runs=args.runs)
     plan_points(sweep)  # every check before a directory is made
@@ -209,10 +207,10 @@ def _add_sweep_parsers(subparsers) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ._config import ConfigError
-    from ._store import CorruptedFileError
-    from ._sweep import load_sweep
-    from ._sweep_run import default_directory, describe_point, plan_points, run_sweep
+    from ._experiments.config import ConfigError
+    from ._experiments.store import CorruptedFileError
+    from ._experiments.sweep import load_sweep
+    from ._experiments.sweep_run import default_directory, describe_point, plan_points, run_sweep
 
     try:
         sweep = load_sweep(args.config, output=args.output)
@@ -231,7 +229,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from ._runs import format_runs, list_runs
+    from ._experiments.runs import format_runs, list_runs
 
     try:
         print(format_runs(list_runs(args.directory)))
@@ -241,8 +239,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ._report import REPORT_FILE, write_report
-    from ._store import CorruptedFileError
+    from ._experiments.report import REPORT_FILE, write_report
+    from ._experiments.store import CorruptedFileError
 
     try:
         print(write_report(args.directory))
@@ -253,14 +251,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    try:
-        _reproductions = importlib.import_module(f"{__package__}._reproductions")
-    except ModuleNotFoundError as error:
-        if error.name != f"{__package__}._reproductions":
-            raise  # the module exists but is broken: show the real error
-        raise _Failure(
-            "no reproductions are installed (the module jaxescape._reproductions is missing)"
-        ) from None
+    from . import _reproductions
+
     registry = _reproductions.REPRODUCTIONS
     available = ", ".join(sorted(registry)) or "none"
     if args.list:
@@ -280,7 +272,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise _Failure(f"seed must be an integer >= 0, got {args.seed}")
 
-    from ._experiment import make_run_directory
+    from ._experiments.kramers import make_run_directory
 
     output = make_run_directory(args.output, args.name)
     registry[args.name](output, args.size, args.seed, args.progress)

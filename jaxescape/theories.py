@@ -15,7 +15,7 @@
 See docs/THEORIES.md for the formulas' sources, regimes and the measured results.
 """
 
-from ._escape_theory import (
+from ._theory import (
     laplace_escape_time as laplace_escape_time,
     laplace_exponent as laplace_exponent,
     laplace_log_escape_time as laplace_log_escape_time,
@@ -33,7 +33,7 @@ from ._escape_theory import (
     xie_sgd_exponent as xie_sgd_exponent,
     xie_white_noise_escape_time as xie_white_noise_escape_time,
 )
-from ._noise_models import (
+from ._dynamics import (
     LossOffset as LossOffset,
     MengPowerLawNoise as MengPowerLawNoise,
     MoriLossNoise as MoriLossNoise,

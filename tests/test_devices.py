@@ -34,7 +34,7 @@ def run_on_this_process():
 SCRIPT = textwrap.dedent(
     f"""
     import sys, jax, numpy as np, jaxescape as jxe
-    from jaxescape import _simulate
+    from jaxescape._engine import driver as _simulate
     assert len(jax.devices()) == 8, jax.devices()
     advance, pools = _simulate._advance, set()
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from jaxescape._config import ConfigError, ExperimentConfig
-from jaxescape._experiment import (
+from jaxescape._experiments.config import ConfigError, ExperimentConfig
+from jaxescape._experiments.kramers import (
     CENSORED_MLE,
     SAMPLE_MEAN,
     _analyse,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxescape._permutation import permuted_index
+from jaxescape._sgd.permutation import permuted_index
 
 
 def permutations(size, num_keys=50_000, seed=1):

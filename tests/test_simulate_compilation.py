@@ -4,7 +4,7 @@ How compilations are counted: JAX reports every trace and every XLA compilation 
 `jax.monitoring` duration events, with the function's name as `fun_name`:
 "/jax/core/compile/jaxpr_trace_duration" (fun_name "_advance") and
 "/jax/core/compile/backend_compile_duration" (fun_name "jit(_advance)"). A listener counts the
-events whose fun_name is that of the driver's kernel `jaxescape._simulate._advance` (the only
+events whose fun_name is that of the driver's kernel `jaxescape._engine.driver._advance` (the only
 jitted function that runs per chunk). The loss below is defined in this module only, so no other
 test can have compiled the same kernel before: the first call must compile, and every later
 call with the same structure must not. As a cross-check, the size of the jit cache of
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxescape as jxe
-import jaxescape._simulate as simulate_module
+import jaxescape._engine.driver as simulate_module
 
 
 def cubic_well(y, parameters):

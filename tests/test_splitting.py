@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from jaxescape._splitting import estimate_escape_time
+from jaxescape._splitting.estimator import estimate_escape_time
 
 
 DT = 0.01

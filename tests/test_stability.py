@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from jaxescape._reproductions import REPRODUCTIONS
-from jaxescape._stability import (
+from jaxescape._reproductions.registry import REPRODUCTIONS
+from jaxescape._sgd.stability import (
     batch_factor,
     mean_square_growth,
     non_uniformity,

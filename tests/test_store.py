@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from jaxescape._store import MANIFEST, CorruptedFileError, RunStore, npz_bytes
+from jaxescape._experiments.store import MANIFEST, CorruptedFileError, RunStore, npz_bytes
 
 
 ARRAYS = {"escape_step": np.arange(1000, dtype=np.int32) % 97,

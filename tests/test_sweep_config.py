@@ -9,8 +9,8 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from jaxescape._config import ConfigError, ExperimentConfig
-from jaxescape._sweep import (
+from jaxescape._experiments.config import ConfigError, ExperimentConfig
+from jaxescape._experiments.sweep import (
     POINT_KEYS,
     TOP_KEYS,
     Sweep,
@@ -19,7 +19,7 @@ from jaxescape._sweep import (
     splitting_sweep,
     sweep_to_toml,
 )
-from jaxescape._sweep_run import plan_points
+from jaxescape._experiments.sweep_run import plan_points
 from jaxescape.cli import main
 
 

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-import jaxescape._sweep_run as sweep_run
-from jaxescape._store import RunStore
-from jaxescape._sweep import load_sweep
-from jaxescape._sweep_run import point_file, run_sweep, sweep_status
+import jaxescape._experiments.sweep_run as sweep_run
+from jaxescape._experiments.store import RunStore
+from jaxescape._experiments.sweep import load_sweep
+from jaxescape._experiments.sweep_run import point_file, run_sweep, sweep_status
 from jaxescape.cli import main
 
 

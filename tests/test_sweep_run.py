@@ -10,11 +10,11 @@ import jax
 import numpy as np
 import pytest
 
-import jaxescape._sweep_run as sweep_run
-from jaxescape._report import REPORT_FILE
-from jaxescape._splitting import SplittingResult
-from jaxescape._store import RunStore
-from jaxescape._sweep import Sweep
+import jaxescape._experiments.sweep_run as sweep_run
+from jaxescape._experiments.report import REPORT_FILE
+from jaxescape._splitting.estimator import SplittingResult
+from jaxescape._experiments.store import RunStore
+from jaxescape._experiments.sweep import Sweep
 from jaxescape.cli import main
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from jaxescape._theory import (
+from jaxescape._theory.quadrature import (
     eyring_kramers_time,
     kramers_rate,
     kramers_time,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-import jaxescape._simulate
+import jaxescape._engine.driver
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def forbid_compilation(monkeypatch):
     def compiled_kernel_called(*args, **kwargs):
         raise AssertionError("simulate reached the compiled kernel _advance before rejecting input")
 
-    monkeypatch.setattr(jaxescape._simulate, "_advance", compiled_kernel_called)
+    monkeypatch.setattr(jaxescape._engine.driver, "_advance", compiled_kernel_called)
 
 
 LANDSCAPE = jxe.TiltedDoubleWell(1.0, 4.0)

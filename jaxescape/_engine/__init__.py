@@ -1,0 +1,19 @@
+"""The engine: the driver that moves many particles of any particle process to their escape.
+
+`simulate` / `simulate_chunks` batch a particle process's pure single-particle step with `vmap`
+inside a pool of working slots, harvest finished particles and refill the pool, shard the chunks
+over devices, and return an `EscapeResult`. `validation` checks every input before anything is
+compiled; `distributed` runs a share of the particles on each process of a multi-host program.
+
+May import: the core modules at the top of the package (`_particle`, `_criteria`, `_noise`,
+`_fused`). It never imports a particle family (`_dynamics`, `_sgd`): it knows particles only
+through the protocol of `_particle.py`.
+"""
+
+from .distributed import process_share as process_share, simulate_distributed as simulate_distributed
+from .driver import (
+    EscapeResult as EscapeResult,
+    concatenate_results as concatenate_results,
+    simulate as simulate,
+    simulate_chunks as simulate_chunks,
+)

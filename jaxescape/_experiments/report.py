@@ -1,0 +1,231 @@
+"""Reports rebuilt from a stored sweep, without simulating: figures and a Markdown summary.
+
+- `figures/escape_times.png`: histograms with the fitted exponential and Kaplan–Meier survival
+  curves on a log scale (direct points; at most `MAX_HISTOGRAMS` histogram panels).
+- `figures/log_tau_vs_<parameter>.png`: log τ against each swept numeric parameter but the
+  seed (against 1/T for the temperature), with 95% intervals, the exact quadrature MFPT of each
+  point (the theory curve) and a weighted straight-line fit per series of points that share the
+  other parameters.
+- `report.md`: the environment, a table of points and the fitted slopes with their intervals.
+"""
+
+import io
+import math
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .plots import LevelData, plot_escape_times
+from .._statistics import exponential_rate_mle
+from .store import CorruptedFileError, RunStore
+from .sweep import load_sweep
+from .sweep_run import (
+    ENVIRONMENT_FILE,
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    describe_point,
+    point_file,
+)
+from .._trends import weighted_linear_fit
+
+
+REPORT_FILE = "report.md"
+MAX_HISTOGRAMS = 12
+_INPUTS = (SWEEP_FILE, ENVIRONMENT_FILE, SUMMARY_FILE)
+
+
+def _axis(parameter: str) -> tuple[str, callable]:
+    """The fit's x for a parameter: 1/T for the temperature (log τ ≈ ΔL/T), else itself."""
+    if parameter == "temperature":
+        return "1 / temperature", lambda values: 1.0 / np.asarray(values, np.float64)
+    return parameter, lambda values: np.asarray(values, np.float64)
+
+
+def load_records(directory) -> tuple[RunStore, object, list[dict]]:
+    """The store, the sweep and the records of the finished points, every input verified.
+
+    Raises:
+        CorruptedFileError: naming every stored input that is missing, truncated or altered.
+    """
+    store = RunStore(directory)
+    if SWEEP_FILE not in store.files:
+        raise CorruptedFileError(f"{os.fspath(directory)!r} is not a sweep run directory (its "
+                                 f"manifest names no {SWEEP_FILE})")
+    problems = {name: problem for name, problem in store.corrupted().items()
+                if name in _INPUTS or name.startswith("points/")}
+    if problems:
+        raise CorruptedFileError("corrupted files: " + "; ".join(
+            f"{os.path.join(os.fspath(directory), name)} ({problem})"
+            for name, problem in problems.items()))
+    sweep = load_sweep(os.path.join(os.fspath(directory), SWEEP_FILE))
+    records = [store.read_json(point_file(index, "json"))
+               for index in range(len(sweep.expand()))
+               if point_file(index, "json") in store.files
+               and point_file(index, "npz") in store.files]
+    return store, sweep, records
+
+
+def _series(records: list[dict], parameter: str, swept) -> dict[tuple, list[dict]]:
+    """Points grouped by the values of the other swept parameters."""
+    groups = {}
+    for record in records:
+        summary = record["summary"]
+        if summary.get("mfpt") is None or not summary.get("mfpt_standard_error"):
+            continue
+        others = tuple((key, record["point"][key]) for key in swept if key != parameter)
+        groups.setdefault(others, []).append(record)
+    return groups
+
+
+def fit_trends(records: list[dict], swept) -> list[dict]:
+    """A weighted fit of log τ against each swept numeric parameter, per series."""
+    fits = []
+    for parameter in swept:
+        if parameter == "seed" or not all(_is_number(record["point"][parameter])
+                                          for record in records):
+            continue
+        label, transform = _axis(parameter)
+        for others, group in _series(records, parameter, swept).items():
+            x = transform([record["point"][parameter] for record in group])
+            if np.unique(x).size < 2:
+                continue
+            mfpt = np.array([record["summary"]["mfpt"] for record in group])
+            error = np.array([record["summary"]["mfpt_standard_error"] for record in group])
+            exact = np.array([record["summary"]["exact_mfpt"] for record in group])
+            fit = weighted_linear_fit(x, np.log(mfpt), error / mfpt)
+            theory_slope = np.polyfit(x, np.log(exact), 1, w=mfpt / error)[0]
+            fits.append({"parameter": parameter, "axis": label, "series": dict(others),
+                         "x": x, "log_mfpt": np.log(mfpt), "log_error": error / mfpt,
+                         "log_exact": np.log(exact), "fit": fit,
+                         "theory_slope": float(theory_slope)})
+    return fits
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _trend_figure(fits: list[dict], parameter: str) -> bytes:
+    figure = Figure(figsize=(6.4, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    for number, item in enumerate(fits):
+        color, fit = f"C{number % 10}", item["fit"]
+        order = np.argsort(item["x"])
+        x = item["x"][order]
+        name = describe_point(item["series"], item["series"]) if item["series"] else ""
+        axes.errorbar(x, item["log_mfpt"][order], yerr=1.96 * item["log_error"][order],
+                      fmt="o", color=color, ms=4, capsize=2,
+                      label=f"simulated {name}".strip())
+        axes.plot(x, item["log_exact"][order], color=color, ls="--", lw=1.0,
+                  label="exact quadrature" if number == 0 else None)
+        axes.plot(x, fit.intercept + fit.slope * x, color=color, lw=1.0,
+                  label=f"fit: slope {fit.slope:.4g} [{fit.slope_lower:.4g}, "
+                        f"{fit.slope_upper:.4g}] (theory {item['theory_slope']:.4g})")
+    axes.set_xlabel(fits[0]["axis"])
+    axes.set_ylabel("log mean escape time")
+    axes.set_title(f"log τ against {parameter} (95% intervals)")
+    axes.legend(fontsize="x-small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def _histogram_figure(store: RunStore, records: list[dict], swept) -> bytes | None:
+    direct = [record for record in records if record["summary"]["method"] == "direct"
+              and record["summary"].get("mfpt") is not None]
+    if not direct:
+        return None
+    keep = np.unique(np.linspace(0, len(direct) - 1, min(len(direct), MAX_HISTOGRAMS))
+                     .astype(int))
+    panels = []
+    for record in (direct[index] for index in keep):
+        arrays = store.read_arrays(point_file(record["index"], "npz"))
+        kept = ~arrays["diverged"]
+        times = arrays["escape_step"][kept] * float(arrays["dt"])
+        censored = arrays["censored"][kept]
+        point = record["point"]
+        panels.append(LevelData(
+            point["temperature"], times, censored, point["max_steps"] * float(arrays["dt"]),
+            exponential_rate_mle(times, censored).rate, record["summary"]["exact_mfpt"],
+            describe_point(point, swept) if swept else f"T = {point['temperature']:.4g}",
+        ))
+    buffer = io.BytesIO()
+    plot_escape_times(panels, buffer, "escape times (dotted: exp(−t / exact MFPT))")
+    return buffer.getvalue()
+
+
+def _number(value, spec=".5g") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return format(value, spec)
+
+
+def _markdown(sweep, records, fits, environment, figures, swept) -> str:
+    total = len(sweep.expand())
+    status = "complete" if len(records) == total else f"partial: {len(records)} of {total}"
+    versions = environment["versions"]
+    lines = [
+        f"# Sweep {sweep.name!r}", "",
+        f"- method: {sweep.method}; points: {total} ({status}); swept: "
+        f"{', '.join(swept) or 'nothing'}",
+        f"- device: {environment['device_kind']} ({environment['platform']}); "
+        + ", ".join(f"{name} {version}" for name, version in versions.items()),
+        f"- keys: {environment['key_derivation']}",
+        "- intervals: 95%; exact = quadrature MFPT of the simulated SDE", "",
+        "| " + " | ".join(["point", *swept, "MFPT ± SE", "95% interval", "exact", "Kramers",
+                          "sim/exact [95%]", "exp. p"]) + " |",
+        "|" + "---|" * (7 + len(swept)),
+    ]
+    for record in records:
+        summary, point = record["summary"], record["point"]
+        lines.append("| " + " | ".join([
+            str(record["index"]), *(_number(point[key], "g") if _is_number(point[key])
+                                    else str(point[key]) for key in swept),
+            f"{_number(summary.get('mfpt'))} ± "
+            f"{_number(summary.get('mfpt_standard_error'), '.2g')}",
+            f"[{_number(summary.get('mfpt_lower'))}, {_number(summary.get('mfpt_upper'))}]",
+            _number(summary["exact_mfpt"]), _number(summary["kramers_time"]),
+            f"{_number(summary.get('ratio_to_exact'), '.4f')} "
+            f"[{_number(summary.get('ratio_lower'), '.4f')}, "
+            f"{_number(summary.get('ratio_upper'), '.4f')}]",
+            _number(summary.get("exponentiality_p_value"), ".3g"),
+        ]) + " |")
+    if fits:
+        lines += ["", "## Weighted fits of log τ", "",
+                  "| parameter | series | slope [95%] | exact-curve slope | χ² / dof (p) |",
+                  "|---|---|---|---|---|"]
+        for item in fits:
+            fit = item["fit"]
+            chi = (f"{fit.chi_square:.3g} / {fit.degrees_of_freedom} ({fit.p_value:.3g})"
+                   if fit.degrees_of_freedom else "n/a (2 points)")
+            series = describe_point(item["series"], item["series"]) if item["series"] else "all"
+            lines.append(f"| log τ vs {item['axis']} | {series} | "
+                         f"{fit.slope:.5g} [{fit.slope_lower:.5g}, {fit.slope_upper:.5g}] | "
+                         f"{item['theory_slope']:.5g} | {chi} |")
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(directory) -> str:
+    """Rebuilds the figures and `report.md` of a sweep run directory; returns the Markdown."""
+    store, sweep, records = load_records(directory)
+    environment = store.read_json(ENVIRONMENT_FILE)
+    swept = sweep.swept()
+    figures = {}
+    histograms = _histogram_figure(store, records, swept)
+    if histograms is not None:
+        figures["figures/escape_times.png"] = histograms
+    fits = fit_trends(records, swept)
+    for parameter in dict.fromkeys(item["parameter"] for item in fits):
+        figures[f"figures/log_tau_vs_{parameter}.png"] = _trend_figure(
+            [item for item in fits if item["parameter"] == parameter], parameter)
+    text = _markdown(sweep, records, fits, environment, list(figures), swept)
+    for name, data in figures.items():
+        store.write(name, data)
+    store.write(REPORT_FILE, text.encode())
+    store.commit()
+    return text

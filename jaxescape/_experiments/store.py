@@ -1,0 +1,180 @@
+"""The result store: a run directory whose files are written atomically and checked by SHA-256.
+
+Every file is written to a temporary file in the same directory and renamed into place
+(`os.replace`), so a reader sees the old file or the new one, never half of one. `manifest.json`
+lists each committed file with its size and SHA-256; it is the commit point: a file is part of
+the run once the manifest names it with its hash. A file whose bytes no longer match is reported
+by name as corrupted and never reused; a file the manifest does not name (a write that was
+interrupted before its commit) is ignored.
+
+Raw arrays are stored as compressed `.npz` archives written with fixed timestamps, so the same
+arrays always give the same bytes.
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import signal
+import threading
+import zipfile
+
+import numpy as np
+
+from .kramers import _atomic_write
+
+
+MANIFEST = "manifest.json"
+_FORMAT = 1
+
+
+class CorruptedFileError(ValueError):
+    """A stored file is missing, truncated or altered since it was committed."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def npz_bytes(arrays: dict) -> bytes:
+    """A compressed .npz archive of `arrays` (readable by `np.load`), byte-for-byte reproducible."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(arrays[name]), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def json_bytes(data) -> bytes:
+    """Indented JSON; non-finite floats become null."""
+    def sanitise(value):
+        if isinstance(value, dict):
+            return {key: sanitise(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [sanitise(item) for item in value]
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        return value
+
+    return (json.dumps(sanitise(data), indent=2, ensure_ascii=False, allow_nan=False)
+            + "\n").encode()
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Holds back Ctrl-C (SIGINT) until the block ends, so a commit is never cut in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+class RunStore:
+    """A run directory: atomic writes, a SHA-256 manifest, verified reads."""
+
+    def __init__(self, directory, *, create: bool = False):
+        self.directory = os.fspath(directory)
+        if create:
+            os.makedirs(self.directory, exist_ok=True)
+        elif not os.path.isdir(self.directory):
+            raise FileNotFoundError(f"run directory {self.directory!r} does not exist")
+        self._files = self._read_manifest()
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.directory, *name.split("/"))
+
+    def _read_manifest(self) -> dict:
+        path = self._path(MANIFEST)
+        if not os.path.exists(path):
+            return {}
+        try:
+            with open(path, "rb") as file:
+                manifest = json.loads(file.read())
+            files = manifest["files"]
+            if manifest.get("format") != _FORMAT or not all(
+                isinstance(entry["sha256"], str) and isinstance(entry["bytes"], int)
+                for entry in files.values()
+            ):
+                raise ValueError("unexpected layout")
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as error:
+            raise CorruptedFileError(
+                f"{os.path.join(self.directory, MANIFEST)} is corrupted ({error}): the stored "
+                "files cannot be verified"
+            ) from None
+        return dict(files)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The committed files (names relative to the directory, '/'-separated)."""
+        return tuple(sorted(self._files))
+
+    def exists(self) -> bool:
+        """Whether the directory holds a manifest."""
+        return os.path.exists(self._path(MANIFEST))
+
+    def write(self, name: str, data: bytes) -> None:
+        """Writes `name` atomically; it becomes part of the run at the next `commit`."""
+        path = self._path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _atomic_write(path, lambda file: file.write(data))
+        self._files[name] = {"sha256": _sha256(data), "bytes": len(data)}
+
+    def commit(self) -> None:
+        """Atomically writes the manifest naming every file written so far with its hash."""
+        manifest = {"format": _FORMAT, "files": dict(sorted(self._files.items()))}
+        _atomic_write(self._path(MANIFEST), lambda file: file.write(json_bytes(manifest)))
+
+    def _verified(self, name: str) -> tuple[bytes | None, str | None]:
+        entry = self._files.get(name)
+        if entry is None:
+            return None, "not committed"
+        try:
+            with open(self._path(name), "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            return None, "missing"
+        except OSError as error:
+            return None, f"unreadable ({error})"
+        if len(data) != entry["bytes"]:
+            return None, f"truncated or altered ({len(data)} bytes, {entry['bytes']} committed)"
+        if _sha256(data) != entry["sha256"]:
+            return None, "altered (SHA-256 differs from the manifest)"
+        return data, None
+
+    def problem(self, name: str) -> str | None:
+        """Why a committed file cannot be used (missing, truncated, altered), or None."""
+        return self._verified(name)[1]
+
+    def corrupted(self) -> dict[str, str]:
+        """Committed file -> its problem, for every committed file that fails verification."""
+        problems = {name: self.problem(name) for name in self.files}
+        return {name: problem for name, problem in problems.items() if problem is not None}
+
+    def read(self, name: str) -> bytes:
+        """The bytes of a committed file, verified against the manifest."""
+        data, problem = self._verified(name)
+        if problem is not None:
+            raise CorruptedFileError(f"{os.path.join(self.directory, name)}: {problem}")
+        return data
+
+    def read_json(self, name: str):
+        return json.loads(self.read(name))
+
+    def read_arrays(self, name: str) -> dict:
+        with np.load(io.BytesIO(self.read(name)), allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+
+    def forget(self, name: str) -> None:
+        """Drops `name` from the manifest (at the next commit); the file stays, unused."""
+        self._files.pop(name, None)

@@ -1,0 +1,229 @@
+"""Sweeps: a grid or a list of points over the numeric parameters of landscape, dynamics and run.
+
+A sweep file is TOML::
+
+    name = "barrier-sweep"       # optional; default: the file's name without .toml
+    method = "direct"            # or "splitting" (adaptive multilevel splitting)
+    output = "runs/barrier"      # optional; default: runs/NAME
+
+    [parameters]                 # the values every point shares
+    temperature = 0.4
+    particles = 20_000
+
+    [grid]                       # every combination of these lists (or: [[points]] tables)
+    barrier = [0.8, 1.0, 1.2]
+    dt = [0.01, 0.02]
+
+Point keys are the fields of `ExperimentConfig` (one `temperature` instead of `temperatures`)
+plus, for splitting, `replicas` and `runs`. Everything is checked when the sweep is made, before
+anything is compiled: an unknown key names the closest valid one, and a wrong type or an
+out-of-range value names the field (`ConfigError`, a `ValueError`).
+"""
+
+import dataclasses
+import itertools
+import os
+from collections.abc import Mapping
+
+from .config import (
+    _CHECKS,
+    ConfigError,
+    ExperimentConfig,
+    _integer,
+    _positive,
+    _toml_value,
+    check_keys,
+    read_toml,
+)
+
+
+METHODS = ("direct", "splitting")
+MAX_POINTS = 10_000
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(ExperimentConfig)}
+_SHARED = ("landscape", "temperature", "dt", "max_steps", "seed", "crossing_correction")
+_ONLY_FOR_LANDSCAPE = {"barrier": "double-well", "curvature": "double-well",
+                       "asymmetry": "double-well", "sharpness": "styblinski-tang",
+                       "loss_scale": "styblinski-tang"}
+_ONLY_FOR_METHOD = {"particles": "direct", "replicas": "splitting", "runs": "splitting"}
+POINT_KEYS = (*_SHARED, *_ONLY_FOR_LANDSCAPE, *_ONLY_FOR_METHOD)
+TOP_KEYS = ("name", "method", "output", "parameters", "grid", "points")
+_POINT_CHECKS = {
+    **{key: _CHECKS[key] for key in POINT_KEYS if key in _CHECKS},
+    "temperature": _positive,
+    "replicas": lambda name, value: _integer(name, value, lower=2, upper=2**16),
+    "runs": lambda name, value: _integer(name, value, lower=2, upper=4096),
+}
+_POINT_DEFAULTS = {**{key: _DEFAULTS[key] for key in POINT_KEYS if key in _DEFAULTS},
+                   "replicas": 400, "runs": 16}
+
+
+def _check_values(values, source: str) -> dict:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source} must be a table of parameter values, got {values!r}")
+    checked = {}
+    for key, value in values.items():
+        check_keys([key], source, POINT_KEYS)
+        checked[key] = _POINT_CHECKS[key](f"{source}.{key}", value)
+    return checked
+
+
+def _check_grid(grid, source: str) -> dict:
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"{source} must be a table of lists, got {grid!r}")
+    checked = {}
+    for key, values in grid.items():
+        check_keys([key], source, POINT_KEYS)
+        if isinstance(values, str | bytes) or not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"{source}.{key} must be a non-empty list of values, got {values!r}")
+        checked[key] = tuple(
+            _POINT_CHECKS[key](f"{source}.{key}[{index}]", value)
+            for index, value in enumerate(values)
+        )
+    return checked
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A set of simulation points: `parameters` shared by all, crossed with `grid` or listed.
+
+    Attributes:
+        parameters: values every point shares (point keys, see the module docstring).
+        grid: point key -> tuple of values; the points are every combination (first key
+            slowest).
+        points: an explicit list of point tables instead of a grid (each crossed with nothing).
+        method: "direct" (`simulate`) or "splitting" (`estimate_escape_time`).
+        name: the sweep's name (default run directory runs/NAME).
+        output: the run directory (None: runs/NAME).
+    """
+
+    parameters: Mapping = dataclasses.field(default_factory=dict)
+    grid: Mapping = dataclasses.field(default_factory=dict)
+    points: tuple = ()
+    method: str = "direct"
+    name: str = "sweep"
+    output: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "parameters", _check_values(self.parameters, "parameters"))
+        object.__setattr__(self, "grid", _check_grid(self.grid, "grid"))
+        if isinstance(self.points, Mapping) or not isinstance(self.points, list | tuple):
+            raise ConfigError(f"points must be a list of tables, got {self.points!r}")
+        points = tuple(_check_values(point, f"points[{index}]")
+                       for index, point in enumerate(self.points))
+        object.__setattr__(self, "points", points)
+        if self.grid and self.points:
+            raise ConfigError("give either grid or points, not both")
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, "
+                              f"got {self.method!r}")
+        if not isinstance(self.name, str) or not self.name or os.sep in self.name:
+            raise ConfigError(f"name must be a non-empty string without {os.sep!r}, "
+                              f"got {self.name!r}")
+        object.__setattr__(self, "output", _CHECKS["output"]("output", self.output))
+        size = len(self.points) or _product_size(self.grid)
+        if size > MAX_POINTS:
+            raise ConfigError(f"a sweep may hold at most {MAX_POINTS} points, got {size}")
+        if any("temperature" not in self._given(index) for index in range(len(self.points) or 1)):
+            raise ConfigError("temperature is required: set it in [parameters], [grid] or every "
+                              "[[points]] table")
+        for index, point in enumerate(self.expand()):
+            _check_point(point, self._given(index), index, self.method)
+
+    def _given(self, index: int) -> set:
+        varying = self.points[index] if self.points else self.grid
+        return set(self.parameters) | set(varying)
+
+    def expand(self) -> list[dict]:
+        """Every point with every key resolved (defaults filled in), in a fixed order."""
+        if self.points:
+            varying = [dict(point) for point in self.points]
+        else:
+            keys = list(self.grid)
+            varying = [dict(zip(keys, values))
+                       for values in itertools.product(*(self.grid[key] for key in keys))]
+        keys = _SHARED + tuple(_ONLY_FOR_LANDSCAPE)
+        keys += ("particles",) if self.method == "direct" else ("replicas", "runs")
+        return [{key: {**_POINT_DEFAULTS, **self.parameters, **point}[key] for key in keys}
+                for point in varying]
+
+    def swept(self) -> tuple[str, ...]:
+        """The keys whose value differs between points, in the order they were declared."""
+        points = self.expand()
+        order = dict.fromkeys([*self.grid, *(key for point in self.points for key in point),
+                               *points[0]])
+        return tuple(key for key in order
+                     if key in points[0] and len({point[key] for point in points}) > 1)
+
+
+def _product_size(grid: Mapping) -> int:
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    return size
+
+
+def _check_point(point: dict, given: set, index: int, method: str) -> None:
+    for key in given:
+        landscape = _ONLY_FOR_LANDSCAPE.get(key)
+        if landscape is not None and point["landscape"] != landscape:
+            raise ConfigError(f"point {index}: {key} applies to landscape {landscape!r} only, "
+                              f"but this point's landscape is {point['landscape']!r}")
+        wanted = _ONLY_FOR_METHOD.get(key)
+        if wanted is not None and wanted != method:
+            raise ConfigError(f"{key} applies to method {wanted!r} only, but the sweep's method "
+                              f"is {method!r}")
+
+
+def point_config(point: Mapping) -> ExperimentConfig:
+    """The one-temperature `ExperimentConfig` of a resolved point (no output, no progress)."""
+    fields = {key: value for key, value in point.items()
+              if key in _DEFAULTS and key not in ("temperature",)}
+    return ExperimentConfig(**fields, temperatures=(point["temperature"],), progress=False)
+
+
+def make_sweep(values: Mapping, source: str = "sweep", *, name: str = "sweep") -> Sweep:
+    """A `Sweep` from a mapping with the sweep file's top-level keys (see module docstring)."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source} must be a table, got {values!r}")
+    check_keys(values, source, TOP_KEYS)
+    values = {"name": name, **values}
+    try:
+        return Sweep(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_sweep(path, **overrides) -> Sweep:
+    """Reads a sweep TOML file; `overrides` (None: not given) replace its top-level values."""
+    values = read_toml(path, "sweep file")
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0] or "sweep"
+    return make_sweep(values, f"sweep file {os.fspath(path)!r}", name=stem)
+
+
+def sweep_to_toml(sweep: Sweep) -> str:
+    """The sweep as canonical TOML (no output): equal sweeps give equal text."""
+    lines = ["# jaxescape sweep (read back with jaxescape sweep FILE)",
+             f"name = {_toml_value(sweep.name)}", f"method = {_toml_value(sweep.method)}"]
+    lines += ["", "[parameters]"] + [f"{key} = {_toml_value(value)}"
+                                     for key, value in sweep.parameters.items()]
+    if sweep.grid:
+        lines += ["", "[grid]"] + [f"{key} = {_toml_value(values)}"
+                                   for key, values in sweep.grid.items()]
+    for point in sweep.points:
+        lines += ["", "[[points]]"] + [f"{key} = {_toml_value(value)}"
+                                       for key, value in point.items()]
+    return "\n".join(lines) + "\n"
+
+
+def splitting_sweep(config: ExperimentConfig, *, replicas: int | None = None,
+                    runs: int | None = None) -> Sweep:
+    """The sweep of `jaxescape run --method splitting`: one point per temperature of `config`."""
+    keys = [key for key in _SHARED if key != "temperature"]
+    keys += [key for key, landscape in _ONLY_FOR_LANDSCAPE.items()
+             if landscape == config.landscape]
+    parameters = {key: getattr(config, key) for key in keys}
+    parameters.update({key: value for key, value in (("replicas", replicas), ("runs", runs))
+                       if value is not None})
+    points = [{"temperature": temperature} for temperature in config.temperatures]
+    return Sweep(parameters=parameters, points=points, method="splitting", name="splitting")

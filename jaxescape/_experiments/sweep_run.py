@@ -1,0 +1,318 @@
+"""Running a sweep into a result store: resumable, interruptible, one compilation per shape.
+
+The run directory holds
+
+- `sweep.toml` (the sweep, canonical), `environment.json` (library, JAX, jaxlib and device
+  versions; how keys are derived),
+- per point `points/point-NNNNN.json` (parameters, statistics, timing) and
+  `points/point-NNNNN.npz` (raw escape steps or splitting run estimates),
+- `summary.csv` (a row per finished point), the report (`report.md`, `figures/*.png`),
+- `manifest.json` (SHA-256 of every file: the commit point; see `_store.py`).
+
+Point i of a sweep uses the key `fold_in(key(seed), i)`. A point is committed (files, CSV,
+manifest) with Ctrl-C held back, so an interrupted sweep keeps every finished point; run the
+same command again and only the missing points are computed, with the numbers an uninterrupted
+run gives.
+"""
+
+import csv
+import datetime
+import io
+import math
+import os
+import sys
+import time
+import warnings
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from .config import ConfigError
+from .._criteria import past_saddle
+from .kramers import (
+    CENSORED_MLE,
+    _analyse,
+    _format,
+    _plan_levels,
+    _versions,
+    build_landscape,
+    landscape_geometry,
+)
+from .._engine.driver import simulate
+from .._splitting.estimator import estimate_escape_time
+from .store import CorruptedFileError, RunStore, deferred_interrupt, json_bytes, npz_bytes
+from .sweep import Sweep, load_sweep, make_sweep, point_config, sweep_to_toml
+from .._trends import ratio_to_theory
+
+
+SWEEP_FILE = "sweep.toml"
+ENVIRONMENT_FILE = "environment.json"
+SUMMARY_FILE = "summary.csv"
+CONFIDENCE = 0.95
+KEY = "jax.random.fold_in(jax.random.key(seed), index)"
+RESULT_COLUMNS = (
+    "method", "num_particles", "num_escaped", "num_censored", "num_diverged", "mfpt",
+    "mfpt_standard_error", "mfpt_lower", "mfpt_upper", "mfpt_estimator", "exact_mfpt",
+    "kramers_time", "ratio_to_exact", "ratio_lower", "ratio_upper",
+    "deviation_in_standard_errors", "exponentiality_p_value", "splitting_probability",
+    "cost_particle_steps",
+)
+
+
+def point_file(index: int, extension: str) -> str:
+    return f"points/point-{index:05d}.{extension}"
+
+
+def describe_point(point: dict, swept) -> str:
+    return ", ".join(f"{key}={point[key]:g}" if isinstance(point[key], float)
+                     else f"{key}={point[key]}" for key in swept) or "single point"
+
+
+def plan_points(sweep: Sweep) -> list[dict]:
+    """Landscape, dynamics and references of every point, before anything is simulated."""
+    plans = []
+    swept = sweep.swept()
+    for index, point in enumerate(sweep.expand()):
+        config = point_config(point)
+        landscape = build_landscape(config)
+        geometry = landscape_geometry(landscape)
+        try:
+            (level,) = _plan_levels(config, landscape, geometry)
+        except ConfigError as error:
+            message = str(error).replace("temperatures[0]", "temperature")
+            raise ConfigError(f"point {index} ({describe_point(point, swept)}): {message}") \
+                from None
+        plans.append({**level, "index": index, "point": point, "config": config,
+                      "landscape": landscape, "geometry": geometry})
+    return plans
+
+
+def _environment() -> dict:
+    device = jax.devices()[0]
+    return {"versions": _versions(), "platform": jax.default_backend(),
+            "device_kind": device.device_kind, "num_devices": jax.device_count(),
+            "key_derivation": f"point index: {KEY}"}
+
+
+def _simulate_direct(plan: dict, key, label) -> tuple[dict, dict, list]:
+    point, config = plan["point"], plan["config"]
+    result = simulate(
+        plan["dynamics"], past_saddle(plan["landscape"]), plan["landscape"].minimum(), key,
+        num_particles=point["particles"], dt=point["dt"], max_steps=point["max_steps"],
+        crossing_correction=point["crossing_correction"], progress=label,
+    )
+    level, _ = _analyse(result, plan, config, plan["geometry"]["barrier"])
+    row = {key: level.get(key) for key in ("num_particles", "num_escaped", "num_censored",
+                                           "num_diverged", "mfpt", "mfpt_standard_error",
+                                           "mfpt_estimator", "exponentiality_p_value")}
+    row["cost_particle_steps"] = int(np.sum(result.escape_step, dtype=np.int64))
+    if level["mfpt"] is not None:
+        fit = level["exponential_fit"]
+        bounds = ({"lower": fit["mean_time_lower"], "upper": fit["mean_time_upper"]}
+                  if level["mfpt_estimator"] == CENSORED_MLE else {})
+        row.update(_ratio_columns(level["mfpt"], level["mfpt_standard_error"],
+                                  plan["exact_mfpt"], **bounds))
+    arrays = {"escape_step": result.escape_step, "censored": result.censored,
+              "diverged": result.diverged, "dt": np.float64(result.dt)}
+    return row, arrays, level["notes"]
+
+
+def _simulate_splitting(plan: dict, key) -> tuple[dict, dict, list]:
+    point = plan["point"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimate = estimate_escape_time(
+            plan["dynamics"], past_saddle(plan["landscape"]), plan["landscape"].minimum(), key,
+            dt=point["dt"], num_replicas=point["replicas"], num_runs=point["runs"],
+            max_steps=point["max_steps"], confidence=CONFIDENCE,
+            crossing_correction=point["crossing_correction"],
+        )
+    row = {"mfpt": estimate.mean_escape_time, "mfpt_standard_error": estimate.standard_error,
+           "mfpt_estimator": "adaptive multilevel splitting",
+           "splitting_probability": estimate.probability, "cost_particle_steps": estimate.cost,
+           "num_censored": estimate.num_censored}
+    if math.isfinite(estimate.mean_escape_time):
+        row.update(_ratio_columns(estimate.mean_escape_time, estimate.standard_error,
+                                  plan["exact_mfpt"], lower=estimate.lower,
+                                  upper=estimate.upper))
+    arrays = {"run_probabilities": estimate.run_probabilities,
+              "num_iterations": np.asarray(estimate.num_iterations)}
+    scalars = {name: value for name, value in estimate._asdict().items()
+               if name not in arrays and name != "seconds"}
+    return row | {"splitting": scalars}, arrays, [str(item.message) for item in caught]
+
+
+def _ratio_columns(mfpt, standard_error, exact, **bounds) -> dict:
+    ratio = ratio_to_theory(mfpt, standard_error, exact, CONFIDENCE, **bounds)
+    return {"mfpt_lower": ratio.lower * exact, "mfpt_upper": ratio.upper * exact,
+            "ratio_to_exact": ratio.ratio, "ratio_lower": ratio.lower,
+            "ratio_upper": ratio.upper, "deviation_in_standard_errors": ratio.deviation}
+
+
+def summary_csv(records: list[dict]) -> bytes:
+    """The per-point table: index, the point's parameters, then `RESULT_COLUMNS`."""
+    if not records:
+        return b""
+    parameter_columns = list(records[0]["point"])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", *parameter_columns, *RESULT_COLUMNS])
+    for record in records:
+        values = [record["index"], *(record["point"][key] for key in parameter_columns),
+                  *(record["summary"].get(key) for key in RESULT_COLUMNS)]
+        writer.writerow(["" if value is None or (isinstance(value, float)
+                                                 and not math.isfinite(value))
+                         else repr(value) if isinstance(value, float) else value
+                         for value in values])
+    return buffer.getvalue().encode()
+
+
+def open_sweep_store(sweep: Sweep, directory: str, say) -> tuple[RunStore, list[dict]]:
+    """Creates the run directory, or reopens it when it holds the same sweep.
+
+    Returns the store and the records of the points already finished and verified; committed
+    point files that fail verification are reported by name and their points are recomputed.
+    """
+    store = RunStore(directory, create=True)
+    text = sweep_to_toml(sweep).encode()
+    environment = _environment()
+    if store.exists():
+        stored = store.read(SWEEP_FILE)
+        if stored != text:
+            raise ConfigError(f"{directory!r} holds a different sweep ({SWEEP_FILE} differs); "
+                              "choose another output directory")
+        before = store.read_json(ENVIRONMENT_FILE)
+        for key in ("versions", "platform", "device_kind"):
+            if before.get(key) != environment[key]:
+                say(f"warning: {key} differ from the stored points' ({before.get(key)} now "
+                    f"{environment[key]}): resumed numbers may differ from an uninterrupted run")
+    else:
+        store.write(SWEEP_FILE, text)
+        created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        store.write(ENVIRONMENT_FILE, json_bytes({**environment, "created_at": created}))
+        store.commit()
+    records = []
+    for index in range(len(sweep.expand())):
+        names = [point_file(index, "json"), point_file(index, "npz")]
+        if not all(name in store.files for name in names):
+            continue
+        problems = {name: store.problem(name) for name in names}
+        bad = {name: problem for name, problem in problems.items() if problem}
+        if bad:
+            for name, problem in bad.items():
+                say(f"warning: {os.path.join(directory, name)} is corrupted ({problem}); "
+                    f"point {index} will be recomputed")
+                store.forget(name)
+            continue
+        records.append(store.read_json(names[0]))
+    if records and store.problem(SUMMARY_FILE):
+        say(f"warning: {os.path.join(directory, SUMMARY_FILE)} is corrupted "
+            f"({store.problem(SUMMARY_FILE)}); rewritten from the stored points")
+        with deferred_interrupt():
+            store.write(SUMMARY_FILE, summary_csv(records))
+            store.commit()
+    return store, records
+
+
+def default_directory(sweep: Sweep) -> str:
+    return sweep.output or os.path.join("runs", sweep.name)
+
+
+def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
+              stream=None) -> str:
+    """Runs every unfinished point of `sweep` into `output` (default: sweep.output or
+    runs/NAME), writes the report, and returns the run directory.
+
+    Same command, same numbers: a rerun after an interruption computes only the missing points.
+    """
+    from .report import write_report
+
+    def say(text=""):
+        print(text, file=sys.stdout if stream is None else stream, flush=True)
+
+    if isinstance(sweep, dict):
+        sweep = make_sweep(sweep)
+    plans = plan_points(sweep)
+    directory = output or default_directory(sweep)
+    store, records = open_sweep_store(sweep, directory, say)
+    done = {record["index"] for record in records}
+    swept = sweep.swept()
+    say(f"jaxescape sweep {sweep.name!r} ({sweep.method}): {len(plans)} points over "
+        f"{', '.join(swept) or 'nothing'}; {len(done)} already stored; run directory {directory}")
+    try:
+        with tqdm(total=len(plans), initial=len(done), desc="points", unit="point",
+                  disable=not progress) as bar:
+            for plan in plans:
+                index = plan["index"]
+                if index in done:
+                    continue
+                records.append(_run_point(plan, swept, len(plans), store, records, progress))
+                bar.update(1)
+                summary = records[-1]["summary"]
+                say(f"point {index + 1}/{len(plans)} ({describe_point(plan['point'], swept)}): "
+                    f"MFPT {_format(summary['mfpt'], '.5g')} ± "
+                    f"{_format(summary['mfpt_standard_error'], '.2g')}, exact "
+                    f"{plan['exact_mfpt']:.5g} ({records[-1]['timing']['wall_time_s']:.1f} s)"
+                    + "".join(f"; {note}" for note in records[-1]["notes"]))
+    except KeyboardInterrupt:
+        stored = sum(point_file(index, "json") in store.files for index in range(len(plans)))
+        say(f"interrupted: {stored} of {len(plans)} points stored in {directory}; run "
+            "the same command again to compute the rest")
+        raise
+    say(write_report(directory))
+    return directory
+
+
+def _run_point(plan, swept, num_points, store, records, progress) -> dict:
+    index, point = plan["index"], plan["point"]
+    started = time.perf_counter()
+    key = jax.random.fold_in(jax.random.key(point["seed"]), index)
+    if "particles" in point:
+        label = f"point {index + 1}/{num_points}" if progress else False
+        summary, arrays, notes = _simulate_direct(plan, key, label)
+        method = "direct"
+    else:
+        summary, arrays, notes = _simulate_splitting(plan, key)
+        method = "splitting"
+    summary = {"method": method, "exact_mfpt": plan["exact_mfpt"],
+               "kramers_time": plan["kramers_time"], **summary}
+    record = {"index": index, "point": point, "key": KEY,
+              "summary": summary, "notes": notes,
+              "timing": {"wall_time_s": time.perf_counter() - started}}
+    all_records = sorted([*records, record], key=lambda item: item["index"])
+    with deferred_interrupt():
+        store.write(point_file(index, "npz"), npz_bytes(arrays))
+        store.write(point_file(index, "json"), json_bytes(record))
+        store.write(SUMMARY_FILE, summary_csv(all_records))
+        store.commit()
+    return record
+
+
+def sweep_status(directory) -> dict:
+    """Status of a sweep run directory: complete, partial (k of n) or corrupted (names)."""
+    try:
+        store = RunStore(directory)
+    except CorruptedFileError as error:
+        return {"status": "corrupted", "problems": {"manifest.json": str(error)}}
+    corrupted = store.corrupted()
+    if SWEEP_FILE in corrupted or SWEEP_FILE not in store.files:
+        return {"status": "corrupted", "problems": corrupted or {SWEEP_FILE: "missing"}}
+    try:
+        sweep = load_sweep(os.path.join(directory, SWEEP_FILE))
+    except ConfigError as error:
+        return {"status": "corrupted", "problems": {SWEEP_FILE: str(error)}}
+    total = len(sweep.expand())
+    finished = sum(
+        all(name in store.files and name not in corrupted
+            for name in (point_file(index, "json"), point_file(index, "npz")))
+        for index in range(total)
+    )
+    if corrupted:
+        status = "corrupted"
+    elif finished == total:
+        status = "complete"
+    else:
+        status = f"partial {finished} of {total}"
+    return {"status": status, "problems": corrupted, "finished": finished, "total": total,
+            "method": sweep.method, "name": sweep.name, "swept": sweep.swept()}

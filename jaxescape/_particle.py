@@ -1,0 +1,128 @@
+r"""The particle protocol: what the driver and splitting need of any particle process.
+
+A particle process moves one particle (no batch axis) by one step: an SDE discretised by
+Euler–Maruyama (`_dynamics`), or one minibatch-SGD iteration (`_sgd`). The driver
+(`_engine`) and splitting (`_splitting`) batch `step` with `vmap` and never ask which kind of
+process they hold. A particle's randomness at its n-th step is a pure function of
+(key, identity, n) (`_noise.py`), which is what makes every result independent of chunking,
+pool size and device count.
+
+The statuses and the rule that combines the criteria's crossing probabilities live here too, so
+that `simulate` and splitting share them.
+"""
+
+import abc
+from typing import ClassVar, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+
+# Slot and particle statuses; an escape through criterion k has status ESCAPED + k.
+RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
+
+NOISE_KINDS = ("gaussian", "rademacher")
+
+
+class StepOptions(NamedTuple):
+    """Static choices of a step (hashable: part of the compiled kernel's identity).
+
+    **Arguments:**
+
+    - `crossing_correction`: sample the continuous path's crossings of the criteria between two
+      steps (SDEs only; a discrete-time process has no path between its iterates).
+    - `noise`: the SDE increments, "gaussian" or "rademacher" (±1, weak order 1).
+    """
+
+    crossing_correction: bool = True
+    noise: str = "gaussian"
+
+
+class AbstractParticleProcess(eqx.Module):
+    """One particle's stochastic process, stepped by the driver and by splitting.
+
+    Subclasses implement `check_parameters`, `check_start`, `num_streams` and `step`; the state
+    defaults to the position itself (`initial_state`, `position`).
+    """
+
+    # Steps per iteration of the driver's inner loop (a loop iteration copies the pool's
+    # arrays once; processes whose step is expensive to copy around take two).
+    steps_per_iteration: ClassVar[int] = 1
+    # The time step when the caller gives none; None: the caller must give one.
+    default_dt: ClassVar[float | None] = None
+
+    @abc.abstractmethod
+    def check_parameters(self) -> None:
+        """Raise an error naming any out-of-range hyperparameter (called before compiling)."""
+
+    @abc.abstractmethod
+    def check_start(self, position: jax.Array) -> None:
+        """Raise an error naming the problem if the process cannot start at `position`."""
+
+    @abc.abstractmethod
+    def num_streams(self, dim: int, dtype) -> int:
+        """Threefry hashes per step (each gives two 32-bit words) for a particle of `dim`."""
+
+    @abc.abstractmethod
+    def step(self, state, keys: jax.Array, identity: jax.Array, step: jax.Array, dt: jax.Array,
+             criteria: tuple, options: StepOptions, running: jax.Array | None = None):
+        """One step of one particle, with its escape tests.
+
+        **Arguments:**
+
+        - `state`: the particle's state (`initial_state` of its start).
+        - `keys`: the run's raw stream keys, shape (num_streams, 2) (`_noise.stream_keys`).
+        - `identity`: the particle's noise identity (uint32): its global index in `simulate`.
+        - `step`: the number of steps it has taken (int32); its noise counter.
+        - `dt`: the time step; `criteria`: the escape criteria; `options`: `StepOptions`.
+        - `running`: a boolean scalar, or None. A particle that is not running must come back
+          with its state unchanged.
+
+        **Returns:** `(new_state, outside)`: `outside[k]` is True when the particle has left
+        through criterion k during this step (crossings between the iterates included, at most
+        one credited per step, see `credit_crossing`).
+        """
+
+    def initial_state(self, position: jax.Array):
+        """The state of a particle starting at `position`."""
+        return position
+
+    def position(self, state) -> jax.Array:
+        """The position (shape (dim,)) that the escape criteria test."""
+        return state
+
+    def cpu_pool_size(self, dim: int) -> int:
+        """Working slots on a CPU: about 2^16 coordinates, so the pool stays in cache."""
+        return max(2**10, 2**16 // previous_power_of_two(dim))
+
+
+def credit_crossing(outside: list, probabilities: list | None, uniform) -> list:
+    r"""Adds the crossings of the continuous path between two steps to the escape tests.
+
+    The path crossed some criterion with probability $1 - \prod_k (1 - p_k)$ (independent
+    crossings; exactly $p$ for one criterion), sampled with the particle's `uniform`, and the
+    crossing is credited to the criterion with the largest $p_k$.
+    """
+    if probabilities is None:
+        return list(outside)
+    if len(probabilities) == 1:
+        return [outside[0] | (uniform < probabilities[0])]
+    stacked = jnp.stack(probabilities)
+    no_crossing = jnp.prod(1 - stacked)
+    credited = jnp.arange(len(probabilities)) == jnp.argmax(stacked)
+    credited = credited & (uniform < 1 - no_crossing)
+    return [each | crossed for each, crossed in zip(outside, credited)]
+
+
+def keep_running(running, new_state, state):
+    """The new state for a running particle, the old one otherwise."""
+    return jax.tree.map(lambda new, old: jnp.where(running, new, old), new_state, state)
+
+
+def previous_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n).bit_length() - 1)
+
+
+def next_power_of_two(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())

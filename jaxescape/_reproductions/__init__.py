@@ -1,0 +1,22 @@
+"""Reproductions of the source papers' escape experiments, each checked against exact references.
+
+One module per paper (`xie`, `mori`, `meng`, `wu`) and one for real SGD against its SDEs
+(`sgd_vs_sde`); `tools` holds the measurement they share (dt and 2·dt, exact quadrature, slope
+fits, output files); `registry` maps the command-line names to them.
+
+May import: everything below it. Only `cli`, `theories` and the package's `__init__` import it.
+"""
+
+from .registry import (
+    REPRODUCTIONS as REPRODUCTIONS,
+    SIZES as SIZES,
+    discrete_monitoring_threshold as discrete_monitoring_threshold,
+    fit_stationary_exponent as fit_stationary_exponent,
+    linear_regression_problem as linear_regression_problem,
+    measure_escape_time as measure_escape_time,
+    reproduce_meng as reproduce_meng,
+    reproduce_mori as reproduce_mori,
+    reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,
+    reproduce_wu as reproduce_wu,
+    reproduce_xie as reproduce_xie,
+)

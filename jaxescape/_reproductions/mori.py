@@ -1,0 +1,247 @@
+"""Mori, Ziyin, Liu, Ueda (ICML 2022) Fig. 3: power-law stationary law and power-law escape in
+linear regression with Gaussian data, SDE (13). `reproduce_mori` fits the stationary exponent φ
+(eq. 18, Fig. 3a) and the mean time until L ≥ cL* against c (eqs. 17, 19, Fig. 3b).
+"""
+
+import math
+import time
+
+import jax.random as jr
+import numpy as np
+from scipy import optimize, special
+
+from .._criteria import LossAbove, NeverEscape
+from .._theory.closed_forms import (
+    mori_loss_threshold_time,
+    mori_passage_exponent,
+    mori_stationary_exponent,
+)
+from .._dynamics.noise_models import MoriLossNoise, QuadraticLandscape
+from .tools import _check_size, _escape_sweep, _finish, _format, _run
+
+
+_MORI = {
+    # stationary: particles, time; passage: particles, points, target largest mean time, dt
+    "smoke": dict(stationary_particles=2000, stationary_time=8.0, stationary_settings=2,
+                  passage_particles=64, points=3, passage_time=30.0, dt=0.02, dimensions=(1, 3)),
+    "default": dict(stationary_particles=10_000, stationary_time=20.0, stationary_settings=6,
+                    passage_particles=400, points=5, passage_time=1000.0, dt=0.02,
+                    dimensions=(1, 2, 3, 4)),
+    "large": dict(stationary_particles=200_000, stationary_time=30.0, stationary_settings=6,
+                  passage_particles=10_000, points=6, passage_time=30_000.0, dt=0.01,
+                  dimensions=(1, 2, 3, 4)),
+}
+_MORI_SETTINGS = ((0.1, 1.0), (0.1, 2.0), (0.25, 1.0), (0.25, 2.0), (0.5, 1.0), (0.5, 4.0))
+_MORI_PASSAGE = (1 / 3, 1.0)  # η, B: B/(ηh*) ≈ 3, so c^(4 − n/2)
+
+
+def linear_regression_problem(key, num_samples: int, dimension: int) -> dict:
+    r"""Mori's Fig. 3 data: $x \in \mathbb R^d$ and y with i.i.d. N(0, 1) entries, $f = \theta^Tx$.
+
+    The loss $\frac1{2N}\sum(\theta^{\rm T}x - y)^2$ is exactly $\frac12(\theta-\theta^*)^{\rm T}
+    H(\theta-\theta^*) + L^*$ with $H = X^{\rm T}X/N$, θ* the least-squares solution and $L^*$ half
+    the mean squared residual (≈ 1/2). Computed in float64 from `jax.random` normals.
+    """
+    normals = np.asarray(jr.normal(key, (num_samples, dimension + 1)), np.float64)
+    inputs, targets = normals[:, :dimension], normals[:, dimension]
+    optimum, *_ = np.linalg.lstsq(inputs, targets, rcond=None)
+    hessian = inputs.T @ inputs / num_samples
+    residual = inputs @ optimum - targets
+    minimum_loss = 0.5 * float(np.mean(residual**2))
+    return {"hessian": hessian, "optimum": optimum, "minimum_loss": minimum_loss,
+            "eigenvalues": np.linalg.eigvalsh(hessian)}
+
+
+def fit_stationary_exponent(losses, minimum_loss, dimension):
+    r"""MLE of φ from stationary losses, assuming $P(\theta) \propto L^{-\phi}$ (isotropic minimum).
+
+    Then $w = 1 - L^*/L \sim \mathrm{Beta}(n/2, \phi - n/2)$ ([D], change of variables), so φ solves
+    $\psi(\phi - n/2) - \psi(\phi) = \overline{\log(1 - w)}$; SE from the Fisher information
+    $N[\psi'(\phi - n/2) - \psi'(\phi)]$. Returns (φ, SE).
+    """
+    losses = np.asarray(losses, np.float64)
+    log_ratio = float(np.mean(np.log(minimum_loss / losses)))  # mean log(1 − w) < 0
+    half = dimension / 2
+
+    def score(phi):
+        return special.digamma(phi - half) - special.digamma(phi) - log_ratio
+
+    upper = half + 1.0
+    while score(upper) < 0:
+        upper *= 2
+    phi = optimize.brentq(score, half + 1e-9, upper, xtol=1e-12)
+    information = losses.size * (special.polygamma(1, phi - half) - special.polygamma(1, phi))
+    return float(phi), float(1 / math.sqrt(information))
+
+
+def _mori_stationary(config, problems, key, progress, size):
+    began = time.perf_counter()
+    settings = [(1, eta, b) for eta, b in _MORI_SETTINGS[: config["stationary_settings"]]]
+    settings += [(d, *_MORI_PASSAGE) for d in config["dimensions"] if d > 1]
+    dt = config["dt"]
+    tolerance = 0.05 if size != "smoke" else 0.15
+    rows = []
+    for index, (dimension, learning_rate, batch) in enumerate(settings):
+        problem = problems[dimension]
+        landscape = QuadraticLandscape(problem["hessian"], problem["optimum"],
+                                       problem["minimum_loss"])
+        dynamics = MoriLossNoise(landscape, learning_rate, batch)
+        flatness = float(np.mean(problem["eigenvalues"]))
+        predicted = float(mori_stationary_exponent(learning_rate, batch, flatness))
+        fits = {}
+        particle_steps = 0
+        for name, step in (("dt", dt), ("2dt", 2 * dt)):
+            steps = int(round(config["stationary_time"] / step))
+            result, _ = _run(dynamics, NeverEscape(), landscape.minimum(),
+                             jr.fold_in(jr.fold_in(key, index), int(name == "2dt")), step,
+                             config["stationary_particles"], steps,
+                             f"mori/stationary d={dimension} η={learning_rate} B={batch} ({name})",
+                             progress)
+            positions = result.position[~result.diverged].astype(np.float64)
+            offsets = positions - problem["optimum"]
+            losses = 0.5 * np.einsum("ni,ij,nj->n", offsets, problem["hessian"], offsets)
+            fits[name] = fit_stationary_exponent(losses + problem["minimum_loss"],
+                                                 problem["minimum_loss"], dimension)
+            particle_steps += steps * config["stationary_particles"]
+        phi, standard_error = fits["dt"]
+        bias = phi - fits["2dt"][0]
+        rows.append({
+            "dimension": dimension, "learning_rate": learning_rate, "batch_size": batch,
+            "flatness": flatness, "phi": phi, "phi_se": standard_error, "phi_2dt": fits["2dt"][0],
+            "bias": bias, "phi_extrapolated": phi - bias, "phi_predicted": predicted,
+            "ratio": phi / predicted, "within_tolerance": abs(phi / predicted - 1) <= tolerance,
+            "particle_steps": particle_steps,
+        })
+    checks = {
+        f"phi_within_{round(100 * tolerance)}pct_d{row['dimension']}_eta{row['learning_rate']:.3g}"
+        f"_B{row['batch_size']:g}": row["within_tolerance"] for row in rows
+    }
+    return {"name": "stationary_exponent", "rows": rows, "checks": checks, "dt": dt,
+            "time": config["stationary_time"], "particles": config["stationary_particles"],
+            "wall_seconds": time.perf_counter() - began,
+            "particle_steps": sum(row["particle_steps"] for row in rows)}
+
+
+def _threshold_grid(dimension, flatness, minimum_loss, learning_rate, batch, largest_time, count):
+    """Thresholds c spanning a factor 4 whose largest has exact mean passage time `largest_time`."""
+    def excess(log_ratio):
+        time_ = mori_loss_threshold_time(math.exp(log_ratio), dimension, flatness, minimum_loss,
+                                         learning_rate, batch, num_points=20_001)
+        return math.log(time_) - math.log(largest_time)
+
+    largest = math.exp(optimize.brentq(excess, math.log(1.05), math.log(1e6)))
+    return np.geomspace(max(largest / 4, 1.25), largest, count)
+
+
+# −ζ(1/2)/√(2π) (Siegmund 1979; Broadie, Glasserman, Kou 1997).
+_BRIDGE_SHIFT = 0.5825971579390106
+
+
+def discrete_monitoring_threshold(threshold_ratio, flatness, loss_minimum, learning_rate, batch,
+                                  dt):
+    r"""The threshold c' whose continuous passage time equals the discretely monitored one at c.
+
+    A boundary checked only every dt (no Brownian-bridge correction: `LossAbove`) is crossed
+    later, as if it sat $\beta\sigma_n\sqrt{dt}$ further out, β = −ζ(1/2)/√(2π) ≈ 0.5826
+    (Broadie, Glasserman, Kou 1997): an O(√dt) bias. For Mori's noise on $L = L^* + \frac h2r^2$
+    the normal noise at the sphere is $\sigma_n^2 = 2\eta h\,cL^*/B$, so
+    $R' = R + \beta\sigma_n\sqrt{dt}$ and $c' = 1 + hR'^2/(2L^*)$ ([D], leading order).
+    """
+    radius = math.sqrt(2 * (threshold_ratio - 1) * loss_minimum / flatness)
+    sigma = math.sqrt(2 * learning_rate * flatness * threshold_ratio * loss_minimum / batch)
+    shifted = radius + _BRIDGE_SHIFT * sigma * math.sqrt(dt)
+    return 1 + flatness * shifted**2 / (2 * loss_minimum)
+
+
+def _mori_passage_sweep(dimension, problem, config, key, progress, size):
+    learning_rate, batch = _MORI_PASSAGE
+    landscape = QuadraticLandscape(problem["hessian"], problem["optimum"], problem["minimum_loss"])
+    dynamics = MoriLossNoise(landscape, learning_rate, batch)
+    flatness = float(np.mean(problem["eigenvalues"]))
+    loss_minimum = problem["minimum_loss"]
+    thresholds = _threshold_grid(dimension, flatness, loss_minimum, learning_rate, batch,
+                                 config["passage_time"], config["points"])
+    points = []
+    for c in thresholds:
+        exact = mori_loss_threshold_time(c, dimension, flatness, loss_minimum, learning_rate, batch)
+        shifted = discrete_monitoring_threshold(c, flatness, loss_minimum, learning_rate, batch,
+                                                config["dt"])
+        discrete = mori_loss_threshold_time(shifted, dimension, flatness, loss_minimum,
+                                            learning_rate, batch)
+        points.append({
+            "label": f"mori/passage d={dimension} c={c:.3g}", "x": float(c), "dynamics": dynamics,
+            "criterion": LossAbove(landscape, c * loss_minimum), "start": landscape.minimum(),
+            "dt": config["dt"], "exact_log": math.log(exact), "learning_rate": learning_rate,
+            "predicted_bias": discrete - exact,
+        })
+    predicted = float(mori_passage_exponent(learning_rate, batch, flatness, dimension))
+    sweep = _escape_sweep(
+        f"passage_d{dimension}",
+        f"Linear regression d={dimension} (h* = {flatness:.4f}, L* = {loss_minimum:.4f}), "
+        f"MoriLossNoise(η={learning_rate:.4g}, B={batch}); exit when L ≥ cL* (LossAbove). Mean "
+        "time against c on log-log axes; exact = radial quadrature with isotropic H = h*I.",
+        points, "log c", math.log, predicted, 0.10 if size != "smoke" else 0.35,
+        config["passage_particles"], key, progress, order=0.5,
+    )
+    return sweep
+
+
+def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
+    r"""Mori, Ziyin, Liu, Ueda (ICML 2022) Fig. 3: linear regression with Gaussian data, SDE (13).
+
+    Data from `linear_regression_problem` (N = 10^5 samples per dimension d); the quadratic loss is
+    simulated with `MoriLossNoise`, $D = \eta L(\theta)H^*/B$.
+
+    - Stationary exponent (Fig. 3a): long `NeverEscape` runs from θ* (t = 20/h*), the final
+      positions' losses fitted by `fit_stationary_exponent`; φ against $1 + B/(\eta h^*)$ (eq. 18)
+      for d = 1 at six (η, B) and for d = 2–4 at η = 1/3, B = 1. Tolerance 5%.
+    - Passage time (Fig. 3b): mean time until L ≥ cL* against c for d = 1–4 at B/(ηh*) ≈ 3;
+      log-log slope against $B/(\eta h^*) + 1 - n/2$ (eqs. 17, 19), tolerance 10%. Each d gets a
+      factor-4 range of c ending where the exact mean time is `passage_time` (the finite-c slope
+      approaches the asymptote from below, as $c^{\phi}(c-1)^{-n/2}$: see docs/THEORIES.md).
+    """
+    _check_size(size)
+    began = (time.perf_counter(), time.process_time())
+    config = _MORI[size]
+    key = jr.key(seed)
+    dimensions = sorted(set(config["dimensions"]) | {1})
+    problems = {d: linear_regression_problem(jr.fold_in(key, 100 + d), 100_000, d)
+                for d in dimensions}
+    stationary = _mori_stationary(config, problems, jr.fold_in(key, 1), progress, size)
+    sweeps = [
+        _mori_passage_sweep(d, problems[d], config, jr.fold_in(key, 10 + d), progress, size)
+        for d in config["dimensions"]
+    ]
+    lines = ["## Stationary exponent φ (Mori eq. 18, Fig. 3a)", "",
+             f"{stationary['particles']} particles per setting run to t = {stationary['time']} "
+             f"(dt = {stationary['dt']}, and 2dt for the bias); φ from the Beta MLE of "
+             "w = 1 − L*/L.", "",
+             "| d | η | B | h* | φ (sim) | SE | φ (2dt) | bias | 1 + B/(ηh*) | ratio | ok |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in stationary["rows"]:
+        lines.append("| " + " | ".join(_format(row[key]) for key in (
+            "dimension", "learning_rate", "batch_size", "flatness", "phi", "phi_se", "phi_2dt",
+            "bias", "phi_predicted", "ratio", "within_tolerance")) + " |")
+    lines.append("")
+
+    def stationary_panel(axis):
+        for dimension in sorted({row["dimension"] for row in stationary["rows"]}):
+            rows = [row for row in stationary["rows"] if row["dimension"] == dimension]
+            axis.errorbar([row["phi_predicted"] for row in rows], [row["phi"] for row in rows],
+                          yerr=[row["phi_se"] for row in rows], fmt="o", ms=4,
+                          label=f"d={dimension}")
+        top = max(row["phi_predicted"] for row in stationary["rows"]) * 1.05
+        axis.plot([1, top], [1, top], "k--", lw=1, label="φ = 1 + B/(ηh*)")
+        axis.set_xlabel("predicted φ")
+        axis.set_ylabel("fitted φ")
+        axis.set_title("stationary P ∝ L^(−φ)", fontsize=9)
+        axis.legend(fontsize=7)
+
+    transforms = [(math.log, "log c")] * len(sweeps)
+    return _finish(
+        "mori", "Mori et al. (ICML 2022) Fig. 3: power-law stationary law and passage times",
+        output_dir, size, seed, began, sweeps, transforms,
+        extra={"stationary_exponent": stationary,
+               "problems": {str(d): {k: v for k, v in p.items()} for d, p in problems.items()}},
+        extra_markdown=lines, extra_panels=[stationary_panel],
+    )

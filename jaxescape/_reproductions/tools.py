@@ -1,0 +1,361 @@
+"""Measurement and output helpers shared by the reproductions (`_reproduce_*.py`, `_sgd_vs_sde.py`).
+
+Every escape time is measured in SDE time t = η·iterations (THEORY.md §1.2) as the sample mean of
+N particles started at the minimum, run at step dt and at 2·dt. The 2·dt run measures the
+discretisation bias of the dt run: τ_2dt − τ_dt for `HalfSpace` exits (Brownian-bridge corrected,
+weak order 1), (τ_2dt − τ_dt)/(√2 − 1) for `LossAbove` exits (no bridge correction: O(√dt)); for
+the latter the deterministic Broadie–Glasserman–Kou estimate (`discrete_monitoring_threshold`)
+is used as the bias instead, the noisy measured one being kept in the JSON. A point *agrees* with
+the exact 1-D quadrature (§1.4, the model's own D(θ)) when |τ_dt − τ_exact| ≤ 4 SE + |bias|.
+Slopes are weighted least-squares fits of log τ (weights 1/SE²(log τ)) with their standard
+errors; R² is the unweighted coefficient of determination.
+The same fit applied to the exact quadrature gives the slope the simulation should reproduce;
+the asymptotic (Laplace) prediction of the paper is reported next to it. docs/THEORIES.md explains
+the designs and every gap between a prediction and a measurement.
+"""
+
+import json
+import math
+import os
+import time
+
+import jax
+import jax.random as jr
+import numpy as np
+
+from .._criteria import past_saddle
+from .._theory.closed_forms import laplace_log_escape_time
+from .._theory.reference import numpy_coefficients
+from .._engine.driver import simulate
+from .._theory.quadrature import log_mfpt_quadrature
+
+
+SIZES = ("smoke", "default", "large")
+_STEP_LIMIT = 2**31 - 1
+
+
+# --------------------------------------------------------------------------------------------
+# Measurement helpers
+
+def _num_slots(num_particles: int) -> int:
+    """About N/8 working slots: keeps the pool busy until the exponential tail (CPU-friendly)."""
+    target = max(32, num_particles // 8)
+    limit = 4096 if jax.default_backend() == "cpu" else 2**20
+    return min(limit, 1 << (target - 1).bit_length())
+
+
+def _mean_time(result):
+    """Sample mean escape time and SE; censored runs fall back on the exponential MLE."""
+    times = result.escape_time[~result.diverged]
+    censored = result.censored[~result.diverged]
+    if not np.any(censored):
+        return float(np.mean(times)), float(np.std(times, ddof=1) / math.sqrt(times.size))
+    escaped = int(np.count_nonzero(~censored))
+    mean = float(np.sum(times)) / max(escaped, 1)
+    return mean, mean / math.sqrt(max(escaped, 1))
+
+
+def _run(dynamics, criterion, start, key, dt, num_particles, max_steps, label, progress):
+    began = time.perf_counter()
+    result = simulate(
+        dynamics, criterion, start, key, num_particles=num_particles, dt=dt,
+        max_steps=int(min(max_steps, _STEP_LIMIT)), num_slots=_num_slots(num_particles),
+        progress=label if progress else False,
+    )
+    wall = time.perf_counter() - began
+    return result, wall
+
+
+def _escape_point(point, key, num_particles, progress, order):
+    """Runs one sweep point at dt and 2·dt; returns its row (times in SDE units)."""
+    dynamics, criterion = point["dynamics"], point["criterion"]
+    start, dt = point["start"], point["dt"]
+    exact = math.exp(point["exact_log"])
+    rows = {}
+    steps = 0
+    wall = 0.0
+    for name, step, sub in (("dt", dt, 0), ("2dt", 2 * dt, 1)):
+        max_steps = 40 * exact / step + 1000
+        result, seconds = _run(
+            dynamics, criterion, start, jr.fold_in(key, sub), step, num_particles, max_steps,
+            f"{point['label']} ({name})", progress,
+        )
+        mean, standard_error = _mean_time(result)
+        rows[name] = (mean, standard_error, int(np.count_nonzero(result.censored)),
+                      int(np.count_nonzero(result.diverged)))
+        steps += int(np.sum(result.escape_step))
+        wall += seconds
+    mean, standard_error, censored, diverged = rows["dt"]
+    coarse = rows["2dt"][0]
+    # τ_h = τ_0 + c·h^order  ⇒  bias(dt) = c·dt^order = (τ_2dt − τ_dt)/(2^order − 1).
+    measured_bias = (coarse - mean) / (2**order - 1)
+    # Where a deterministic model of the leading bias exists (discrete monitoring of a boundary
+    # without bridge correction), it replaces the noisy measured one in the agreement band.
+    predicted_bias = point.get("predicted_bias")
+    bias = measured_bias if predicted_bias is None else predicted_bias
+    return {
+        "label": point["label"], "x": point["x"], "dt": dt, "particles": num_particles,
+        "tau": mean, "tau_se": standard_error, "tau_2dt": coarse, "tau_2dt_se": rows["2dt"][1],
+        "bias": bias, "measured_bias": measured_bias, "predicted_bias": predicted_bias,
+        "tau_extrapolated": mean - measured_bias, "tau_exact": exact,
+        "tau_laplace": math.exp(point["laplace_log"]) if "laplace_log" in point else None,
+        "ratio_to_exact": mean / exact,
+        "agrees_with_exact": bool(abs(mean - exact) <= 4 * standard_error + abs(bias)),
+        "deviation_in_se": (mean - exact) / standard_error,
+        "censored": censored, "diverged": diverged, "particle_steps": steps, "wall_seconds": wall,
+        "iterations": mean / point["learning_rate"] if point.get("learning_rate") else None,
+    }
+
+
+def _fit_line(x, y, standard_error=None):
+    """Weighted least squares y = a + b x: slope, its SE, intercept and unweighted R²."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    weights = np.ones_like(x) if standard_error is None else 1 / np.asarray(standard_error) ** 2
+    design = np.vstack([np.ones_like(x), x]).T
+    normal = design.T @ (weights[:, None] * design)
+    coefficients = np.linalg.solve(normal, design.T @ (weights * y))
+    residual = y - design @ coefficients
+    covariance = np.linalg.inv(normal)
+    if standard_error is None:
+        covariance = covariance * np.sum(residual**2) / max(x.size - 2, 1)
+    r2 = 1 - np.sum(residual**2) / np.sum((y - y.mean()) ** 2)
+    return {
+        "slope": float(coefficients[1]), "slope_se": float(math.sqrt(covariance[1, 1])),
+        "intercept": float(coefficients[0]), "r2": float(r2),
+    }
+
+
+def _escape_sweep(name, description, points, x_name, transform, predicted_slope, tolerance,
+                  num_particles, key, progress, order=1.0, offset=None, offset_name=None):
+    """Runs the points; fits log τ (minus `offset(x)` if given) against `transform(x)`."""
+    began, cpu_began = time.perf_counter(), time.process_time()
+    rows = [
+        _escape_point(point, jr.fold_in(key, index), num_particles, progress, order)
+        for index, point in enumerate(points)
+    ]
+    x = np.array([transform(row["x"]) for row in rows])
+    shift = np.zeros_like(x) if offset is None else np.array([offset(row["x"]) for row in rows])
+    for row, value in zip(rows, shift):
+        row["log_offset"] = float(value)
+    log_tau = np.log([row["tau"] for row in rows]) - shift
+    log_se = np.array([row["tau_se"] / row["tau"] for row in rows])
+    fit = _fit_line(x, log_tau, log_se)
+    exact_fit = _fit_line(x, np.log([row["tau_exact"] for row in rows]) - shift)
+    raw_fit = _fit_line(x, np.log([row["tau"] for row in rows]), log_se)
+    checks = {
+        "r2_at_least_0.99": raw_fit["r2"] >= 0.99,
+        f"slope_within_{round(100 * tolerance)}pct_of_prediction":
+            abs(fit["slope"] / predicted_slope - 1) <= tolerance,
+        "slope_within_4se_of_exact_slope":
+            abs(fit["slope"] - exact_fit["slope"]) <= 4 * fit["slope_se"],
+        "all_points_agree_with_exact": all(row["agrees_with_exact"] for row in rows),
+    }
+    return {
+        "name": name, "description": description, "x_name": x_name,
+        "fitted_quantity": "log tau" if offset is None else f"log tau - {offset_name}",
+        "points": rows, "fit": fit, "raw_fit": raw_fit, "exact_fit": exact_fit,
+        "predicted_slope": predicted_slope,
+        "slope_ratio": fit["slope"] / predicted_slope, "tolerance": tolerance, "checks": checks,
+        "particle_steps": sum(row["particle_steps"] for row in rows),
+        "wall_seconds": time.perf_counter() - began,
+        "cpu_seconds": time.process_time() - cpu_began,
+    }
+
+
+def _one_d_point(label, x, dynamics, landscape, dt, learning_rate=None, laplace=True):
+    """A 1-D escape point: start at the minimum, absorb past the saddle, exact quadrature."""
+    criterion = past_saddle(landscape)
+    start = landscape.minimum()
+    absorbing = float(criterion.offset)
+    minimum = float(start[0])
+    drift, diffusion = numpy_coefficients(dynamics)
+    point = {
+        "label": label, "x": float(x), "dynamics": dynamics, "criterion": criterion,
+        "start": start, "dt": float(dt), "learning_rate": learning_rate,
+        "exact_log": log_mfpt_quadrature(drift, diffusion, minimum,
+                                         minimum - 2 * (absorbing - minimum), absorbing),
+    }
+    if laplace:
+        point["laplace_log"] = laplace_log_escape_time(
+            lambda u: -drift(u), diffusion, minimum, float(landscape.saddle()[0])
+        )
+    return point
+
+
+def measure_escape_time(dynamics, landscape, key, *, num_particles: int, dt: float,
+                        learning_rate=None, progress=False) -> dict:
+    """One point of a reproduction: the mean escape time of a 1-D dynamics, measured as they do.
+
+    `num_particles` particles start at `landscape.minimum()` and escape past the saddle
+    (`past_saddle`); they are run at `dt` and at 2·dt (the difference is the discretisation bias).
+    Returns the reproductions' row: `tau` ± `tau_se` (SDE time), `bias`, `tau_exact` (§1.4
+    quadrature with the model's own D(θ)), `tau_laplace` (the low-noise law), `ratio_to_exact`,
+    `deviation_in_se`, `agrees_with_exact` (|τ − τ_exact| ≤ 4 SE + |bias|), and `iterations`
+    (τ/η, when `learning_rate` is given).
+    """
+    point = _one_d_point(type(dynamics).__name__, math.nan, dynamics, landscape, dt, learning_rate)
+    return _escape_point(point, key, num_particles, progress, order=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _format(value, digits=4):
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _sweep_markdown(sweep) -> list[str]:
+    fit, exact_fit = sweep["fit"], sweep["exact_fit"]
+    lines = [
+        f"### {sweep['name']}", "", sweep["description"], "",
+        f"Fit of {sweep['fitted_quantity']} against {sweep['x_name']}: slope "
+        f"**{fit['slope']:.4g} ± {fit['slope_se']:.2g}** (R² {sweep['raw_fit']['r2']:.5f} for "
+        f"log τ itself); exact quadrature slope {exact_fit['slope']:.4g}; predicted "
+        f"**{sweep['predicted_slope']:.4g}** (ratio {sweep['slope_ratio']:.4f}, tolerance "
+        f"±{100 * sweep['tolerance']:.0f}%). Wall {sweep['wall_seconds']:.1f} s, "
+        f"{sweep['particle_steps']:.3g} particle-steps.", "",
+        "| x | dt | τ (sim) | SE | τ (2dt) | bias | τ exact | τ Laplace | sim/exact | agrees |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sweep["points"]:
+        lines.append(
+            "| " + " | ".join(_format(row[key]) for key in (
+                "x", "dt", "tau", "tau_se", "tau_2dt", "bias", "tau_exact", "tau_laplace",
+                "ratio_to_exact", "agrees_with_exact",
+            )) + " |"
+        )
+    lines += ["", "Checks: " + ", ".join(
+        f"{name} {_format(bool(value))}" for name, value in sweep["checks"].items()
+    ), ""]
+    return lines
+
+
+def _write_outputs(output_dir, name, summary, markdown_lines, figure):
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "results.json"), "w") as file:
+        json.dump(summary, file, indent=2, default=_json_default)
+    with open(os.path.join(output_dir, "results.md"), "w") as file:
+        file.write("\n".join(markdown_lines) + "\n")
+    figure.savefig(os.path.join(output_dir, f"{name}.png"), dpi=110, bbox_inches="tight")
+
+
+def _figure(num_panels):
+    """A figure on its own Agg canvas: no pyplot state, so callers' backends are left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = min(3, num_panels)
+    rows = -(-num_panels // columns)
+    figure = Figure(figsize=(4.6 * columns, 3.6 * rows))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis in axes.flat[num_panels:]:
+        axis.set_visible(False)
+    return figure, list(axes.flat)
+
+
+def _plot_sweep(axis, sweep, transform, x_label):
+    """The fitted quantity (log τ, minus the prefactor where one is divided out) against x."""
+    points = sweep["points"]
+    x = np.array([transform(row["x"]) for row in points])
+    shift = np.array([row["log_offset"] for row in points])
+    tau = np.array([row["tau"] for row in points])
+    error = np.array([row["tau_se"] for row in points]) / tau
+    axis.errorbar(x, np.log(tau) - shift, yerr=error, fmt="o", ms=4, label="simulation", zorder=3)
+    axis.plot(x, np.log([row["tau_exact"] for row in points]) - shift, "-", label="exact (§1.4)")
+    exact = np.log([row["tau_exact"] for row in points]) - shift
+    if all(row["predicted_bias"] is not None for row in points):
+        discrete = [row["tau_exact"] + row["predicted_bias"] for row in points]
+        axis.plot(x, np.log(discrete) - shift, ":", label="exact, BGK-shifted threshold")
+    laplace = [row["tau_laplace"] for row in points]
+    if all(value is not None for value in laplace):
+        axis.plot(x, np.log(laplace) - shift, "--", label="Laplace / paper")
+    else:  # the paper's asymptotic slope through the exact points' centroid
+        line = exact.mean() + sweep["predicted_slope"] * (x - x.mean())
+        axis.plot(x, line, "--", label="paper's slope")
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(sweep["fitted_quantity"].replace("tau", "τ"), fontsize=8)
+    axis.set_title(
+        f"{sweep['name']}\nslope {sweep['fit']['slope']:.3g}±{sweep['fit']['slope_se']:.1g} "
+        f"(pred. {sweep['predicted_slope']:.3g})", fontsize=9,
+    )
+    axis.legend(fontsize=7)
+
+
+def _header(title, size, seed, began, sweeps_or_checks):
+    return [
+        f"# {title}", "",
+        f"size `{size}`, seed {seed}, device `{jax.devices()[0].device_kind}`, "
+        f"wall {time.perf_counter() - began[0]:.0f} s (CPU {time.process_time() - began[1]:.0f} s)."
+        " Times are SDE times t = η·iterations.", "",
+    ] + sweeps_or_checks
+
+
+def _check_size(size):
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+
+
+def _finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra=None,
+            extra_markdown=(), extra_panels=()):
+    figure, axes = _figure(len(sweeps) + len(extra_panels))
+    for axis, sweep, (transform, label) in zip(axes, sweeps, transforms):
+        _plot_sweep(axis, sweep, transform, label)
+    for axis, panel in zip(axes[len(sweeps):], extra_panels):
+        panel(axis)
+    figure.tight_layout()
+    summary = {
+        "reproduction": name, "title": title, "size": size, "seed": seed,
+        "device": jax.devices()[0].device_kind,
+        "sweeps": {sweep["name"]: sweep for sweep in sweeps},
+        "particle_steps": sum(sweep["particle_steps"] for sweep in sweeps),
+    }
+    if extra:
+        summary.update(extra)
+    checks = {
+        f"{sweep['name']}.{check}": bool(value)
+        for sweep in sweeps for check, value in sweep["checks"].items()
+    }
+    for part in (extra or {}).values():
+        if isinstance(part, dict) and "checks" in part:
+            checks.update({f"{part['name']}.{c}": bool(v) for c, v in part["checks"].items()})
+    summary["checks"] = checks
+    summary["all_checks_passed"] = all(checks.values())
+    summary["wall_seconds"] = time.perf_counter() - began[0]
+    summary["cpu_seconds"] = time.process_time() - began[1]
+    lines = _header(title, size, seed, began, [])
+    lines += ["## Summary", "", "| sweep | quantity vs x | slope ± SE | exact slope | predicted |"
+              " ratio | R² (log τ) |", "|---|---|---|---|---|---|---|"]
+    for sweep in sweeps:
+        quantity = sweep["fitted_quantity"].replace("|", "\\|")  # a bare | would split the cell
+        lines.append(
+            f"| {sweep['name']} | {quantity} vs {sweep['x_name']} | "
+            f"{sweep['fit']['slope']:.4g} ± {sweep['fit']['slope_se']:.2g} | "
+            f"{sweep['exact_fit']['slope']:.4g} | {sweep['predicted_slope']:.4g} | "
+            f"{sweep['slope_ratio']:.4f} | {sweep['raw_fit']['r2']:.5f} |"
+        )
+    lines += [""] + list(extra_markdown) + ["## Sweeps", ""]
+    for sweep in sweeps:
+        lines += _sweep_markdown(sweep)
+    failed = [check for check, value in checks.items() if not value]
+    lines += ["## Checks", "", f"{len(checks) - len(failed)} of {len(checks)} passed."]
+    lines += [f"- failed: `{check}`" for check in failed] + [""]
+    _write_outputs(output_dir, name, summary, lines, figure)
+    return summary

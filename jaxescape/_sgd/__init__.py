@@ -1,0 +1,36 @@
+"""SGD particles: real minibatch training runs as particles, and the SGD-specific theory.
+
+`data` (data sets), `models` (per-sample losses), `permutation` (counter-based per-epoch
+shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax training run per particle, the SGD side of
+the particle protocol), `minibatch_noise` (the SDE with SGD's exact minibatch covariance),
+`optax_noise` (Meng's loss-dependent noise as an optax transformation) and `stability` (Wu, Ma
+& E's sharpness, non-uniformity and stability condition).
+
+May import: the core modules and `_dynamics` (the minibatch-noise SDE is an SDE).
+"""
+
+from .data import (
+    Dataset as Dataset,
+    gaussian_regression_data as gaussian_regression_data,
+    interpolation_data as interpolation_data,
+    meng_data as meng_data,
+)
+from .minibatch_noise import MinibatchNoiseSDE as MinibatchNoiseSDE
+from .minibatch_sgd import MinibatchSGD as MinibatchSGD
+from .models import (
+    AbstractModel as AbstractModel,
+    LinearRegression as LinearRegression,
+    MengDoubleWell as MengDoubleWell,
+    MinimumOfQuadratics as MinimumOfQuadratics,
+    MLPRegression as MLPRegression,
+    TrainingLoss as TrainingLoss,
+    meng_shift_for_barrier as meng_shift_for_barrier,
+)
+from .optax_noise import loss_dependent_noise as loss_dependent_noise, noisy_sgd as noisy_sgd
+from .stability import (
+    batch_factor as batch_factor,
+    mean_square_growth as mean_square_growth,
+    non_uniformity as non_uniformity,
+    sharpness as sharpness,
+    stability_bounds as stability_bounds,
+)

@@ -1,0 +1,95 @@
+r"""The SDE of minibatch SGD with the exact gradient-noise covariance of a finite data set.
+
+$d\theta = -\nabla L\,dt + \sqrt{\eta\,\Sigma(\theta)}\,dW$, $t = \eta k$ (THEORY.md §1.2, Mori
+eq. 4), with the minibatch covariance computed from all n per-sample gradients
+$g_\mu = \nabla\ell_\mu$ (§1.1, Mori eq. 8):
+
+$$\Sigma(\theta) = p\Big(\frac1n\sum_\mu g_\mu g_\mu^{\rm T} - \nabla L\,\nabla L^{\rm T}\Big),
+\quad p = \frac1B\ \text{(with replacement)},\quad p = \frac{n-B}{B(n-1)}\ \text{(without)}.$$
+
+Unlike the papers' models (`MoriLossNoise`, `MengPowerLawNoise`) nothing is approximated: this is
+the Gaussian diffusion whose drift and per-step covariance are exactly those of the SGD chain
+$\theta_{k+1} = \theta_k - \eta\nabla L_{B_k}(\theta_k)$ (Euler–Maruyama at dt = η reproduces
+both, §7.1). Each evaluation costs all n per-sample gradients.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .data import Dataset
+from .._dynamics.sde import AbstractDynamics
+from .models import AbstractModel
+
+
+def _array(value):
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+def minibatch_factor(batch_size, num_samples: int, replacement: bool):
+    """p with Σ = p·(per-sample gradient covariance): 1/B, or (n − B)/(B(n − 1)) (§1.1)."""
+    if replacement:
+        return 1 / batch_size
+    return (num_samples - batch_size) / (batch_size * max(num_samples - 1, 1))
+
+
+class MinibatchNoiseSDE(AbstractDynamics):
+    r"""$d\theta = -\nabla L\,dt + \sqrt{\eta\,\Sigma(\theta)}\,dW$ with Σ the exact minibatch
+    covariance of `model` on `data` (module docstring; D = ηΣ/2).
+
+    Args:
+        model: the per-sample loss ℓ(θ; x, y).
+        data: the training set (n samples).
+        learning_rate: η > 0 (an array: sweeping it does not recompile).
+        batch_size: B, between 1 and n (an array).
+        replacement: minibatches drawn with replacement (p = 1/B) instead of without.
+    """
+
+    model: AbstractModel
+    data: Dataset
+    learning_rate: jax.Array = eqx.field(converter=_array)
+    batch_size: jax.Array = eqx.field(converter=_array)
+    replacement: bool = eqx.field(static=True, default=False)
+
+    def noise_kind(self):
+        return "matrix"
+
+    def per_sample_gradients(self, y: jax.Array) -> jax.Array:
+        """(∇ℓ_μ(θ))_μ, shape (n, dim)."""
+        gradient = jax.grad(self.model.per_sample_loss)
+        return jax.vmap(gradient, (None, 0, 0))(y, self.data.inputs, self.data.targets)
+
+    def covariance(self, y: jax.Array) -> jax.Array:
+        """Σ(θ), shape (dim, dim)."""
+        gradients = self.per_sample_gradients(y)
+        centred = gradients - jnp.mean(gradients, axis=0)
+        factor = minibatch_factor(self.batch_size, self.data.num_samples, self.replacement)
+        return factor * (centred.T @ centred) / self.data.num_samples
+
+    def diffusion_matrix(self, y: jax.Array) -> jax.Array:
+        """D(θ) = ηΣ(θ)/2, shape (dim, dim)."""
+        return 0.5 * self.learning_rate * self.covariance(y)
+
+    def drift(self, t, y):
+        return -jnp.mean(self.per_sample_gradients(y), axis=0)
+
+    def diffusion(self, t, y):
+        scaled = self.learning_rate * self.covariance(y)
+        if y.shape[0] == 1:
+            return jnp.sqrt(jnp.maximum(scaled, 0.0)).astype(y.dtype)
+        eigenvalues, vectors = jnp.linalg.eigh(0.5 * (scaled + scaled.T))
+        return ((vectors * jnp.sqrt(jnp.maximum(eigenvalues, 0.0))) @ vectors.T).astype(y.dtype)
+
+    def loss(self, y):
+        return self.model.loss(y, self.data)
+
+    def check_parameters(self):
+        rate = np.asarray(self.learning_rate)
+        if rate.shape != () or not np.isfinite(rate) or rate <= 0:
+            raise ValueError(f"learning_rate must be a positive finite scalar (> 0), got {rate}")
+        batch, n = np.asarray(self.batch_size), self.data.num_samples
+        if batch.shape != () or not 1 <= batch <= n:
+            raise ValueError(
+                f"batch_size must be between 1 and the data set size n = {n}, got {batch}"
+            )

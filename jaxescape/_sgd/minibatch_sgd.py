@@ -1,0 +1,200 @@
+r"""Real minibatch SGD particles: each particle is one training run on a finite data set.
+
+$\theta_{k+1} = \theta_k + {\rm update}(\nabla L_{B_k}(\theta_k))$ with
+$L_{B_k} = \frac1B\sum_{\mu\in B_k}\ell_\mu$ (THEORY.md §1.1) and the update of any optax
+optimizer (plain SGD: $-\eta\nabla L_{B_k}$). A particle's minibatches are its own: drawn
+uniformly with replacement, or without replacement in a fresh random order every epoch
+(⌊n/B⌋ batches per epoch; the n mod B samples left over sit that epoch out). Its indices are a
+pure function of (key, particle, step), like the SDE noise, so results do not depend on chunking.
+"""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import _noise
+from .data import Dataset
+from .models import AbstractModel
+from .permutation import mix, permuted_index
+
+
+def _array(value):
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+class MinibatchSGD(eqx.Module):
+    """Minibatch training of `model` on `data` with an optax optimizer, one run per particle.
+
+    Args:
+        model: the per-sample loss ℓ(θ; x, y) (θ flat, of length `model.num_parameters`).
+        data: the training set (n samples) on the device.
+        batch_size: B, between 1 and n.
+        learning_rate: η > 0, passed to `optimizer`. It is an array: sweeping it does not
+            recompile.
+        optimizer: an optax optimizer factory called as `optimizer(learning_rate=η,
+            **optimizer_options)` (default `optax.sgd`; also `optax.adam`, …), or a ready
+            `optax.GradientTransformation` (then `learning_rate` must be None; changing it
+            recompiles).
+        optimizer_options: numeric options of the factory (e.g. `{"momentum": 0.9}`), arrays.
+        replacement: draw minibatches with replacement (i.i.d.) instead of per-epoch shuffles.
+        optimizer_noise: pass the optimizer standard normals of θ's shape each step, as the
+            extra argument `noise` (for `loss_dependent_noise`). The minibatch loss is always
+            passed as `value`.
+    """
+
+    model: AbstractModel
+    data: Dataset
+    batch_size: int = eqx.field(static=True)
+    learning_rate: jax.Array | None = eqx.field(default=None)
+    optimizer: Callable | optax.GradientTransformation = eqx.field(static=True, default=optax.sgd)
+    optimizer_options: dict = eqx.field(default_factory=dict)
+    replacement: bool = eqx.field(static=True, default=False)
+    optimizer_noise: bool = eqx.field(static=True, default=False)
+
+    def __post_init__(self):
+        if self.learning_rate is not None:
+            self.learning_rate = _array(self.learning_rate)
+        self.optimizer_options = {
+            name: _array(value) for name, value in self.optimizer_options.items()
+        }
+
+    def transformation(self) -> optax.GradientTransformationExtraArgs:
+        """The optax transformation one particle applies."""
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            transformation = self.optimizer
+        else:
+            transformation = self.optimizer(
+                learning_rate=self.learning_rate, **self.optimizer_options
+            )
+        return optax.with_extra_args_support(transformation)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.data.num_samples // self.batch_size
+
+    def check_parameters(self) -> None:
+        """Errors naming the parameter and its allowed range (before anything compiles)."""
+        n = self.data.num_samples
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int | np.integer):
+            raise TypeError(f"batch_size must be an integer, got {self.batch_size!r}")
+        if not 1 <= self.batch_size <= n:
+            raise ValueError(
+                f"batch_size must be between 1 and the data set size n = {n}, got "
+                f"{self.batch_size}"
+            )
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            if self.learning_rate is not None:
+                raise ValueError(
+                    "learning_rate must be None when optimizer is a ready "
+                    "optax.GradientTransformation (its learning rate is built in)"
+                )
+        elif not callable(self.optimizer):
+            raise TypeError(
+                f"optimizer must be an optax optimizer factory (e.g. optax.sgd) or an "
+                f"optax.GradientTransformation, got {self.optimizer!r}"
+            )
+        elif self.learning_rate is None:
+            raise ValueError("learning_rate is required with an optimizer factory: a number > 0")
+        if self.learning_rate is not None:
+            rate = np.asarray(self.learning_rate)
+            if rate.shape != () or not np.isfinite(rate) or rate <= 0:
+                raise ValueError(
+                    f"learning_rate must be a positive finite scalar (> 0), got "
+                    f"{self.learning_rate}"
+                )
+
+    def check_start(self, position: jax.Array) -> None:
+        """The start θ₀ matches the model and data and gives finite losses."""
+        expected = (self.model.num_parameters,)
+        if position.shape != expected:
+            raise ValueError(
+                f"initial_position has shape {position.shape}; the model has "
+                f"{expected[0]} parameters: expected shape {expected}"
+            )
+        if position.dtype != self.data.inputs.dtype:
+            raise TypeError(
+                f"initial_position has dtype {position.dtype} but the data set has dtype "
+                f"{self.data.inputs.dtype}: they must match"
+            )
+        try:
+            losses = self.model.per_sample_losses(position, self.data)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"the model cannot evaluate the data set (inputs {self.data.inputs.shape}, "
+                f"targets {self.data.targets.shape}): {error}"
+            ) from error
+        if losses.shape != (self.data.num_samples,):
+            raise ValueError(
+                f"the per-sample loss must be a scalar, got shape {losses.shape[1:]}"
+            )
+        if not bool(jnp.all(jnp.isfinite(losses))):
+            raise ValueError("the per-sample losses are not all finite at initial_position")
+
+    def num_streams(self, dtype) -> int:
+        """Threefry hashes per step: one for the minibatch, then the optimizer's normals."""
+        if not self.optimizer_noise:
+            return 1
+        return 1 + _noise.num_streams(self.model.num_parameters, dtype)
+
+    def bytes_per_step(self) -> int:
+        """Bytes one particle touches per step: its minibatch and its state (pool sizing)."""
+        sample = self.data.inputs[0].size + self.data.targets[0].size
+        itemsize = self.data.inputs.dtype.itemsize
+        return itemsize * (self.batch_size * sample + 3 * self.model.num_parameters)
+
+    def initial_state(self, position: jax.Array):
+        """(θ, optimizer state) of a particle at its start."""
+        return position, self.transformation().init(position)
+
+    def position(self, state) -> jax.Array:
+        return state[0]
+
+    def batch_indices(self, keys, particle_index, step) -> jax.Array:
+        """The sample indices of one particle's minibatch at `step`, shape (B,)."""
+        n = self.data.num_samples
+        if self.replacement:
+            seed = _noise.threefry_2x32(
+                keys[0, 0], keys[0, 1], step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
+            )
+            # One hash per step, expanded into B words by a keyed mixer; word mod n is uniform
+            # up to a relative bias n / 2^32.
+            positions = jnp.arange(self.batch_size, dtype=jnp.uint32)
+            words = mix(seed[0] + positions * jnp.uint32(0x9E3779B9), seed[1])
+            return (words % jnp.uint32(n)).astype(jnp.int32)
+        epoch = step // self.steps_per_epoch
+        within = step % self.steps_per_epoch
+        key_words = jnp.stack(
+            _noise.threefry_2x32(
+                keys[0, 0], keys[0, 1], epoch.astype(jnp.uint32), particle_index.astype(jnp.uint32)
+            )
+        )
+        slots = (within * self.batch_size).astype(jnp.uint32) + jnp.arange(
+            self.batch_size, dtype=jnp.uint32
+        )
+        return permuted_index(slots, n, key_words).astype(jnp.int32)
+
+    def minibatch_loss(self, parameters, indices) -> jax.Array:
+        """L_B(θ) = mean of ℓ over the minibatch `indices`."""
+        batch = Dataset(self.data.inputs[indices], self.data.targets[indices])
+        return self.model.loss(parameters, batch)
+
+    def update(self, state, keys, particle_index, step):
+        """One SGD step of one particle (no batch axis)."""
+        position, optimizer_state = state
+        indices = self.batch_indices(keys, particle_index, step)
+        value, gradient = jax.value_and_grad(self.minibatch_loss)(position, indices)
+        extra = {"value": value}
+        if self.optimizer_noise:
+            noise_keys = keys[1:]  # stream 0 draws the minibatch
+            uniforms = _noise.particle_uniforms(noise_keys, particle_index, step, position.dtype)
+            extra["noise"] = jnp.stack(
+                [_noise.normal_from_uniform(u) for u in uniforms[: position.shape[0]]]
+            )
+        updates, optimizer_state = self.transformation().update(
+            gradient, optimizer_state, position, **extra
+        )
+        return optax.apply_updates(position, updates), optimizer_state

@@ -1,0 +1,569 @@
+r"""Adaptive multilevel splitting (AMS): mean escape times far beyond direct simulation.
+
+Escape times grow like $e^{\Delta L/D}$; at $\Delta L/D = 30$ one escape costs ~$10^{13}/\Delta t$
+steps. Splitting estimates the small probability of the *reactive* part of the path instead of
+waiting for it.
+
+**Decomposition (renewal / "loop" formula).** Let $\xi$ be a reaction coordinate, $x_0$ the start
+(the minimum), $A = \{\xi \le z_A\} \ni x_0$ a small set around it, $\Sigma = \{\xi = z_\Sigma\}$
+a surface slightly outside it ($z_A < z_\Sigma$), and $B$ the escape set (the criterion). Cut the
+path at its successive *entrances* into $\Sigma$: the first step with $\xi \ge z_\Sigma$ after a
+visit to $A$ (or after the start). Entrance $j$ is at $Y_j$; from there the path either reaches $B$
+before $A$ (success, probability $p(Y_j)$), or returns to $A$ and later re-enters $\Sigma$ at
+$Y_{j+1}$ (a failed loop of duration $L_j$). With $T_0$ the time from $x_0$ to the first entrance,
+$J$ the index of the first success and $R_J$ the time from $Y_J$ to $B$,
+
+$$\tau = T_0 + \sum_{j<J} L_j + R_J .$$
+
+*Assumption*: the triples $(Y_j, \text{outcome}_j, L_j)$ are i.i.d. with $Y_j \sim \eta$, the
+entrance law on $\Sigma$. By the strong Markov property this is exact for a 1-D diffusion (Σ is a
+point) up to the overshoot of the time grid, and it is the standard approximation of Cérou,
+Guyader, Lelièvre & Pommier (2011, "A multiple replica approach to simulate reactive
+trajectories", J. Chem. Phys. 134, 054108) in higher dimension, where the entrance chain $Y_j$
+decorrelates within a few loops while $J \sim 1/p$ loops are made. Then $J$ is geometric with
+$P(\text{success}) = p = E_\eta[p(Y)]$, and Wald's identity gives
+
+$$\boxed{E\tau = E T_0 + (1/p - 1)\,E[L \mid \text{fail}] + E[R \mid \text{success}]}$$
+
+(the "$E[T_{\rm loop}](1-p)/p + E[T_{\rm reactive}]$" formula, plus the first approach $T_0$).
+The dynamics must be autonomous (drift and diffusion are evaluated at t = 0).
+
+**What estimates what.**
+
+- $E T_0$, $E[L \mid \text{fail}]$ and $\eta$: a direct simulation of T = `num_replicas ·
+  num_runs` particles from $x_0$, each until its (`num_loops` + 1)-th entrance (cheap: loops are
+  short and frequent). $E[L\mid\text{fail}]$ is the ratio (sum of failed-loop durations) /
+  (their number), with a delta-method error over particles; the loops of one particle are
+  consecutive, so its first loop starts from the first-entrance law rather than $\eta$ (exact in
+  1-D). Each particle's last entrance state is one draw of $\eta$, the start of one AMS replica
+  (a particle that escaped during this phase gives its last entrance: an $O(p)$ effect).
+- $p$ and $E[R\,1_B]$: generalized AMS (Cérou & Guyader 2007, Stoch. Anal. Appl. 25, 417;
+  Bréhier, Gazeau, Goudenège, Lelièvre & Rousset 2016, Ann. Appl. Probab. 26, 3559),
+  `num_runs` independent runs of `num_replicas` replicas each, all in one array. Each replica
+  starts at an entrance state and runs until it enters $A$ (failure) or $B$ (success). Its score
+  is the maximum along its path of the level $\ell(x) = \lfloor(\xi(x) - z_\Sigma)/\Delta\rfloor$
+  clipped to $[0, G-1]$, with $\ell = G$ in $B$ (a sentinel above every level). Iteration $q$ of
+  a run: $Z_q$ = the k-th smallest score; if $Z_q = G$ the run stops; otherwise *every* replica
+  with score $\le Z_q$ is killed ($K_q \ge k$ of them: ties are killed together, the rule that
+  keeps the estimator unbiased); if $K_q = N$ the run is extinct (estimate 0); each killed
+  replica picks a survivor uniformly and independently, copies its path up to the first time its
+  level reached $\ge Z_q + 1$, and continues from there with fresh noise. The estimators
+  $\hat p = \prod_q (1 - K_q/N)\cdot N_B/N$ and
+  $\widehat{E[R\,1_B]} = \prod_q(1-K_q/N)\cdot\frac1N\sum_{i\in B}R_i$ ($N_B$ replicas in B at
+  the end, $R_i$ their times since the entrance) are unbiased for the time-discrete Markov chain
+  for any reaction coordinate, any N and k (Bréhier et al. 2016, their unbiasedness theorem for
+  the generalized algorithm). The R run estimates are i.i.d.: their mean has standard error
+  std/√R.
+- The mean escape time uses the run means; its confidence interval is a delta-method interval
+  on log τ (variance of $\hat p$ from the runs, of the loop and first-entrance times from the
+  particles, of $E[R\mid\text{success}]$ by the ratio delta method), with a Student-t quantile on
+  R − 1 degrees of freedom.
+
+**Memory-bounded branching.** Branching needs the state where a survivor first reached a level.
+The reaction coordinate is quantized onto G = `num_levels` levels between $z_\Sigma$ and
+`max_level`; every replica keeps, per level, the state, age and segment id of the step where its
+running maximum first reached that level: (G + 1)·(dim + 2) numbers per replica, O(N·R·G·dim)
+in all, independent of path length. A step writes one row when the running maximum grows. A
+row is valid if it was written by the replica's current segment; a clone writes its branch row
+with its new segment id, which invalidates everything its killed predecessor wrote, in O(1). The
+quantized coordinate is itself a reaction coordinate, so branching is exact: no re-simulation,
+no interpolation.
+
+**Scheduling.** Loop particles, or the replicas of all runs, are jobs stepped by a pool of
+working slots in lockstep (vmap of the engine's single-particle step in `lax.scan`); every
+`check_every` steps finished slots are written back, runs whose replicas have all stopped make
+their next kill/clone iteration (when the pool runs low), and free slots are refilled. Runs
+advance asynchronously, so slow excursions of one run do not idle the others.
+
+**Noise.** Counter-based like the engine (`_noise.py`): the normals of a replica at a step are a
+pure function of (key, run, segment id, age); the segment id is unique per (run, iteration,
+replica slot) and the age is the number of steps since the replica's entrance into Σ along its
+(copied) path. Survivor choices are a pure function of (key, run, iteration). The same key gives
+the same numbers for any pool size and `check_every`.
+
+**Discretisation.** Everything is defined on the Euler–Maruyama chain (A, Σ and the levels are
+checked at the grid times). The escape set B is checked with the Brownian-bridge crossing
+probability of `HalfSpace` criteria (as in `simulate`), so the estimate targets the same
+discrete-time escape time as `simulate` with `crossing_correction=True`; its distance to the
+continuous-time MFPT is the engine's O(dt) bias.
+
+**SGD particles** (`MinibatchSGD`, `_splitting_sgd.py`): a replica's step is the optimizer
+update on a minibatch drawn from the same counter, (run, segment id) as the particle index and
+the age as the step; escape is checked on the iterates (no bridge: SGD has no path between
+them), and times are in iterations (× dt if given). Replicas store the flat state [θ, optimizer
+state]: stateless optimizers and floating state (momentum) are supported, integer state leaves
+(adam's count) and per-epoch shuffles (not a Markov chain in that state) are refused. Default
+levels come from the law of ξ over 512 direct SGD runs from the start, run until it settles.
+
+**Modules.** `_reaction_coordinates.py` (ξ), `_splitting_levels.py` (default A, Σ and G),
+`_splitting_kernel.py` (the compiled state machine of both phases), and this one (inputs, the
+two phases, the estimators).
+"""
+
+import math
+import time as _time
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from scipy import stats
+
+from .. import _noise
+from .._criteria import AbstractEscapeCriterion
+from .._dynamics.sde import AbstractDynamics
+from .reaction_coordinates import (
+    DistanceFrom as DistanceFrom,
+    LossIncrease as LossIncrease,
+    Projection as Projection,
+    _evaluate,
+    default_reaction_coordinate as default_reaction_coordinate,
+)
+from .._sgd.minibatch_sgd import MinibatchSGD
+from .._engine.driver import _next_power_of_two
+from .kernel import (
+    CENSORED,
+    DIVERGED,
+    ESCAPED,
+    MAX_SEGMENT_ID,
+    _advance,
+    _start_loops,
+    _start_replicas,
+)
+from .levels import _automatic_num_levels, _linearised_law
+from .sgd import OnPosition, empirical_levels, levels_key, sgd_particle
+from .._engine.validation import check_positive_integer, check_positive_number, check_simulation_inputs
+
+
+class SplittingResult(NamedTuple):
+    """Mean escape time by adaptive multilevel splitting (times in units of dt).
+
+    `mean_escape_time` = T0 + (1/p − 1)·loop_time + reactive_time, with a `confidence` interval
+    [`lower`, `upper`]. `probability` p is the probability that an excursion from the entrance
+    surface Σ reaches the escape set before returning to A, with its interval.
+    `run_probabilities` are the independent AMS run estimates. `cost` counts particle-steps
+    (`cost_loops` of the direct loop phase, `cost_splitting` of the AMS runs); `seconds` is the
+    wall-clock time including compilation.
+    """
+
+    mean_escape_time: float
+    lower: float
+    upper: float
+    standard_error: float
+    probability: float
+    probability_lower: float
+    probability_upper: float
+    probability_standard_error: float
+    loop_time: float
+    loop_time_standard_error: float
+    first_entrance_time: float
+    reactive_time: float
+    run_probabilities: np.ndarray
+    num_iterations: np.ndarray
+    num_extinct: int
+    num_censored: int
+    num_loop_escapes: int
+    num_loops: int
+    cost: int
+    cost_loops: int
+    cost_splitting: int
+    num_levels: int
+    a_level: float
+    sigma_level: float
+    max_level: float
+    dt: float
+    confidence: float
+    seconds: float
+
+    @property
+    def relative_error(self) -> float:
+        """Standard error of the mean escape time divided by it."""
+        return self.standard_error / self.mean_escape_time
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks and the public function.
+
+
+def _check_level(name, value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return number
+
+
+def _check_inputs(num_replicas, num_runs, kill_fraction, num_levels, num_loops, max_iterations,
+                  max_steps, confidence, check_every, num_slots, reaction_coordinate):
+    num_replicas = check_positive_integer("num_replicas", num_replicas, 2**20)
+    if num_replicas < 2:
+        raise ValueError(f"num_replicas must be between 2 and {2**20}, got {num_replicas}")
+    num_runs = check_positive_integer("num_runs", num_runs, 2**16)
+    if num_runs < 2:
+        raise ValueError(
+            f"num_runs must be between 2 and {2**16} (the interval needs independent runs), "
+            f"got {num_runs}"
+        )
+    try:
+        kill_fraction = float(kill_fraction)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"kill_fraction must be a number in (0, 1), got {kill_fraction!r}"
+        ) from None
+    if not 0 < kill_fraction < 1:
+        raise ValueError(f"kill_fraction must lie in (0, 1), got {kill_fraction}")
+    num_kill = max(1, int(kill_fraction * num_replicas))  # < num_replicas: one survives
+    if num_levels is not None:
+        num_levels = check_positive_integer("num_levels", num_levels, 2**16)
+    num_loops = check_positive_integer("num_loops", num_loops, 2**20)
+    max_iterations = check_positive_integer("max_iterations", max_iterations)
+    if (max_iterations + 1) * num_replicas > MAX_SEGMENT_ID:  # ids stay below the sentinel
+        raise ValueError(
+            f"max_iterations must be at most {MAX_SEGMENT_ID // num_replicas - 1} for "
+            f"num_replicas {num_replicas} (noise segment ids are 32-bit), got {max_iterations}"
+        )
+    max_steps = check_positive_integer("max_steps", max_steps, 2**31 - 1)
+    try:
+        confidence = float(confidence)
+    except (TypeError, ValueError):
+        raise TypeError(f"confidence must be a number in (0, 1), got {confidence!r}") from None
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    check_every = check_positive_integer("check_every", check_every)
+    if num_slots is not None:
+        num_slots = check_positive_integer("num_slots", num_slots)
+    if reaction_coordinate is not None and not callable(reaction_coordinate):
+        raise TypeError(
+            "reaction_coordinate must be None or a function of one position y of shape (dim,) "
+            f"returning a scalar, got {reaction_coordinate!r}"
+        )
+    return (num_replicas, num_runs, kill_fraction, num_kill, num_levels, num_loops,
+            max_iterations, max_steps, confidence, check_every, num_slots)
+
+
+def _default_pool(total: int, killed_per_iteration: int) -> int:
+    """Working slots: half an iteration's worth of clones of all runs (the runs are not all
+    ready at once, and idle slots cost as much as busy ones), at least 64, at most T."""
+    return max(1, min(total, max(64, _next_power_of_two(-(-killed_per_iteration // 2)))))
+
+
+def estimate_escape_time(
+    dynamics: AbstractDynamics | MinibatchSGD,
+    criterion: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
+    initial_position,
+    key: jax.Array,
+    *,
+    dt=None,
+    num_replicas: int = 256,
+    num_runs: int = 16,
+    reaction_coordinate: Callable | None = None,
+    kill_fraction: float = 0.1,
+    num_levels: int | None = None,
+    a_level: float | None = None,
+    sigma_level: float | None = None,
+    max_level: float | None = None,
+    num_loops: int = 2,
+    max_iterations: int = 100_000,
+    max_steps: int = 10**7,
+    confidence: float = 0.95,
+    crossing_correction: bool = True,
+    check_every: int = 16,
+    num_slots: int | None = None,
+) -> SplittingResult:
+    r"""Mean escape time from `initial_position` by adaptive multilevel splitting.
+
+    $E\tau = E T_0 + (1/p - 1)\,E[L\mid{\rm fail}] + E[R\mid{\rm success}]$ (module docstring):
+    p from `num_runs` independent AMS runs of `num_replicas` replicas (all in one array), the
+    loop times from a direct simulation of `num_replicas · num_runs` particles making
+    `num_loops` loops each.
+
+    Args:
+        dynamics: any autonomous `AbstractDynamics` (diagonal or matrix noise), or
+            `MinibatchSGD` with `replacement=True` and an optimizer without integer state
+            (plain SGD, momentum; adam is refused): see the module docstring.
+        criterion: the escape criterion (or a tuple: escape when any holds), i.e. the set B.
+        initial_position: start (the minimum), shape (dim,); must lie in A.
+        key: a `jax.random.key`; the same key gives the same numbers.
+        dt: Euler–Maruyama time step > 0. For SGD only the time unit (default 1: times in
+            iterations; dt = η gives the SDE time t = ηk).
+        num_replicas: N >= 2 replicas per AMS run.
+        num_runs: R >= 2 independent AMS runs (the confidence interval uses their spread).
+        reaction_coordinate: ξ(y) -> scalar growing towards B (a module-level function or an
+            `eqx.Module`; a fresh lambda per call recompiles). Default: see
+            `default_reaction_coordinate` (distance along a HalfSpace normal, loss increase for
+            LossAbove, distance from the center for OutsideBall).
+        kill_fraction: in (0, 1): k = max(1, ⌊kill_fraction·N⌋) replicas (and all ties with
+            the k-th) are killed per iteration.
+        num_levels: G levels of the quantized coordinate between sigma_level and max_level
+            (memory: N·R·(G + 1)·(dim + 2) numbers). Default: 2·(span/s)² rounded up to a power
+            of two in [128, 4096] (and within 512 MiB), with s the standard deviation of ξ under
+            the linearised stationary law (see `_automatic_num_levels`).
+        a_level: A = {ξ <= a_level}; default: the median of ξ under the Gaussian stationary law
+            of the dynamics linearised at initial_position (an Ornstein–Uhlenbeck process).
+        sigma_level: Σ = {ξ = sigma_level}, a_level < sigma_level < max_level; default: the
+            90 % quantile of ξ under that law. For SGD both defaults (and the spread behind
+            num_levels) are taken from direct SGD runs in the well instead.
+        max_level: the value of ξ at which B is entered (sets the level grid); known for the
+            default coordinates, required otherwise.
+        num_loops: loops per particle of the direct loop phase (>= 1).
+        max_iterations: cap on AMS iterations (a run not finished by then is reported with a
+            warning).
+        max_steps: cap on the steps of one excursion or loop particle (censored beyond).
+        confidence: level of the intervals, in (0, 1).
+        crossing_correction: Brownian-bridge crossings of HalfSpace criteria between steps
+            (SDEs only).
+        check_every: steps between write-backs and refills of the working pool.
+        num_slots: working-pool size (default: the power of two >= num_runs · k / 2, at least
+            64, at most N·R); the numbers do not depend on it, nor on check_every.
+
+    Returns:
+        A `SplittingResult`.
+    """
+    start_time = _time.perf_counter()
+    (num_replicas, num_runs, kill_fraction, num_kill, num_levels, num_loops, max_iterations,
+     max_steps, confidence, check_every, num_slots) = _check_inputs(
+        num_replicas, num_runs, kill_fraction, num_levels, num_loops, max_iterations, max_steps,
+        confidence, check_every, num_slots, reaction_coordinate,
+    )
+    criteria = criterion if isinstance(criterion, tuple) else (criterion,)
+    if not all(isinstance(c, AbstractEscapeCriterion) for c in criteria):
+        raise TypeError(
+            f"criterion must be an AbstractEscapeCriterion or a tuple of them, got {criterion!r}"
+        )
+    total = num_replicas * num_runs
+    x0, dt_array = check_simulation_inputs(
+        dynamics, criteria, initial_position, num_particles=total, dt=dt, max_steps=max_steps,
+        chunk_size=1, num_slots=None, check_every=check_every, first_particle=0,
+    )
+    dt_value = check_positive_number("dt", 1.0 if dt is None else dt)  # SGD: iterations
+    if isinstance(dynamics, AbstractDynamics):
+        particle, start = dynamics, x0
+        num_streams = _noise.num_streams(dynamics.noise_dim(x0.shape[0]) + 1, x0.dtype)
+    else:  # SGD: replicas hold the flat state [θ, optimizer state] (_splitting_sgd.py)
+        particle, start = sgd_particle(dynamics, x0)
+        num_streams = dynamics.num_streams(x0.dtype)
+
+    if reaction_coordinate is None:
+        xi, known_max = default_reaction_coordinate(dynamics, criteria, x0)
+    else:
+        xi, known_max = reaction_coordinate, None
+        try:
+            value = np.asarray(_evaluate(xi, x0[None]))[0]
+        except Exception as error:  # noqa: BLE001 - report any failure of the user function
+            raise ValueError(f"reaction_coordinate cannot be evaluated at initial_position: "
+                             f"{error}") from error
+        if value.shape != () or not np.isfinite(value):
+            raise ValueError(
+                "reaction_coordinate must return a finite scalar at initial_position, got "
+                f"{value!r}"
+            )
+    if max_level is None:
+        if known_max is None:
+            raise ValueError(
+                "max_level is required with this reaction_coordinate / criterion: the value of "
+                "the reaction coordinate at which the escape set is entered"
+            )
+        max_level = known_max
+    max_level = _check_level("max_level", max_level)
+    start_level = float(np.asarray(_evaluate(xi, x0[None]))[0])
+    try:
+        if isinstance(dynamics, AbstractDynamics):
+            default_a, default_sigma, spread = _linearised_law(dynamics, xi, x0)
+        elif a_level is None or sigma_level is None or num_levels is None:
+            default_a, default_sigma, spread = empirical_levels(
+                dynamics, criteria, xi, x0, levels_key(key), _evaluate
+            )
+        else:
+            default_a = default_sigma = spread = None
+    except ValueError:
+        if a_level is None or sigma_level is None or num_levels is None:
+            raise
+        default_a = default_sigma = spread = None
+    a_level = default_a if a_level is None else a_level
+    sigma_level = default_sigma if sigma_level is None else sigma_level
+    a_level = _check_level("a_level", a_level)
+    sigma_level = _check_level("sigma_level", sigma_level)
+    if start_level > a_level:
+        raise ValueError(
+            f"initial_position must lie in A = {{ξ <= a_level}}: ξ(initial_position) = "
+            f"{start_level} > a_level = {a_level}"
+        )
+    if not a_level < sigma_level < max_level:
+        raise ValueError(
+            f"levels must satisfy a_level < sigma_level < max_level, got a_level = {a_level}, "
+            f"sigma_level = {sigma_level}, max_level = {max_level} (at high noise the default "
+            "sigma_level may reach the escape set: pass smaller levels or use direct simulation)"
+        )
+
+    dtype, dim = start.dtype, start.shape[0]
+    if num_levels is None:
+        num_levels = _automatic_num_levels(max_level - sigma_level, spread, total, dim)
+    if particle is not dynamics:
+        xi = OnPosition(xi, x0.shape[0])
+    loop_key, ams_key, select_key = jr.split(key, 3)
+
+    def keys_per_run(stream_key):
+        return jnp.stack([
+            _noise.stream_keys(jr.fold_in(stream_key, run), num_streams)
+            for run in range(num_runs)
+        ])
+
+    loop_keys, run_keys = keys_per_run(loop_key), keys_per_run(ams_key)
+    select_keys = jr.split(select_key, num_runs)
+    a_array, sigma_array = jnp.asarray(a_level, dtype), jnp.asarray(sigma_level, dtype)
+    spacing = jnp.asarray((max_level - sigma_level) / num_levels, dtype)
+    pool = num_slots or _default_pool(total, num_runs * num_kill)
+    statics = (num_runs, num_replicas, num_kill, num_levels, num_loops, max_steps,
+               max_iterations, check_every, crossing_correction)
+    num_rounds = max(1, 2**24 // (pool * check_every))  # about 2^24 slot-steps per call
+
+    def run_to_completion(config, state):
+        cost = 0
+        busy = True
+        while busy:
+            state, steps, busy = _advance(config, state, num_rounds, *statics)
+            cost += int(steps)
+            busy = bool(busy)
+        return state, cost
+
+    # Phase 1: direct loop particles from x0 (each until its (num_loops + 1)-th entrance).
+    state = _start_loops(start, num_runs, num_replicas, num_levels, pool)
+    common = (particle, criteria, xi, dt_array, a_array, sigma_array, spacing)
+    state, cost_loops = run_to_completion(
+        common + (loop_keys, jnp.asarray(True), select_keys), state
+    )
+    loops = jax.device_get(state.jobs)
+    if np.any(loops.entrances == 0):
+        bad = loops.entrances == 0
+        raise RuntimeError(
+            f"{int(bad.sum())} of {total} loop particles did not reach Σ = {{ξ = {sigma_level}}}"
+            f" from initial_position within max_steps = {max_steps} (statuses "
+            f"{np.unique(loops.status[bad])}): lower sigma_level or raise max_steps"
+        )
+    loop_escapes = int(np.sum(loops.status == ESCAPED))
+    loop_censored = int(np.sum((loops.status == CENSORED) | (loops.status == DIVERGED)))
+
+    # Phase 2: AMS runs from the loop particles' last entrance states.
+    state = _start_replicas((xi, sigma_array, spacing), state, num_replicas, num_levels)
+    state, cost_splitting = run_to_completion(
+        common + (run_keys, jnp.asarray(False), select_keys), state
+    )
+    state = jax.device_get(state)
+    jobs, record_age = state.jobs, state.record_age
+    histogram, extinct = state.histogram.astype(np.int64), state.extinct
+    num_iterations = state.iteration
+    if state.capped.any():
+        warnings.warn(
+            f"{int(state.capped.sum())} of {num_runs} AMS runs did not finish within "
+            f"max_iterations = {max_iterations}; their estimates are biased: raise "
+            "max_iterations",
+            RuntimeWarning, stacklevel=2,
+        )
+    status = np.asarray(jobs.status).reshape(num_runs, num_replicas)
+    escape_age = np.asarray(record_age[:, num_levels]).reshape(num_runs, num_replicas)
+    num_censored = loop_censored + int(np.sum((status == CENSORED) | (status == DIVERGED)))
+    if num_censored:
+        warnings.warn(
+            f"{num_censored} loop legs or AMS excursions were censored at max_steps = "
+            f"{max_steps} or diverged; they count as failures (biased low): raise max_steps or "
+            "check the dynamics",
+            RuntimeWarning, stacklevel=2,
+        )
+
+    # Per-run estimates (float64 on the host).
+    kills = np.arange(num_replicas + 1)
+    log_factors = np.log1p(-np.minimum(kills, num_replicas - 1) / num_replicas)
+    log_weight = np.sum(histogram * log_factors, axis=1)  # K = N never enters the histogram
+    in_b = status == ESCAPED
+    run_p = np.exp(log_weight) * in_b.sum(axis=1) / num_replicas
+    run_p[extinct] = 0.0
+    run_reactive = np.exp(log_weight) * np.sum(np.where(in_b, escape_age, 0), axis=1) / (
+        num_replicas
+    )
+    run_reactive[extinct] = 0.0
+
+    return _combine(
+        run_p, run_reactive, loops.first_entrance.astype(np.float64),
+        loops.loop_sum.astype(np.float64), loops.loop_count.astype(np.float64), dt_value,
+        confidence,
+        num_iterations=num_iterations, num_extinct=int(extinct.sum()),
+        num_censored=num_censored, num_loop_escapes=loop_escapes,
+        cost_loops=cost_loops, cost_splitting=cost_splitting, num_levels=num_levels,
+        a_level=a_level,
+        sigma_level=sigma_level, max_level=max_level, start_time=start_time,
+    )
+
+
+def _combine(run_p, run_reactive, first, loop_sum, loop_count, dt, confidence, *,
+             num_iterations, num_extinct, num_censored, num_loop_escapes, cost_loops,
+             cost_splitting, num_levels, a_level, sigma_level, max_level, start_time):
+    """Point estimate and delta-method interval of τ = T0 + (1/p − 1)·L + R (all in steps)."""
+    num_runs = run_p.size
+    p = float(np.mean(run_p))
+    p_se = float(np.std(run_p, ddof=1) / math.sqrt(num_runs))
+    nan = float("nan")
+    total_loops = float(loop_count.sum())
+    if total_loops > 0:
+        loop = float(loop_sum.sum() / total_loops)
+        residual = loop_sum - loop * loop_count
+        m = loop_sum.size
+        loop_se = float(math.sqrt(np.sum(residual**2) * m / (m - 1)) / total_loops)
+    else:
+        loop, loop_se = nan, nan
+    t0 = float(np.mean(first))
+    t0_se = float(np.std(first, ddof=1) / math.sqrt(first.size))
+    if p > 0:
+        reactive = float(np.mean(run_reactive) / p)
+        reactive_se = float(
+            np.std(run_reactive - reactive * run_p, ddof=1) / math.sqrt(num_runs) / p
+        )
+        tau = t0 + (1 / p - 1) * loop + reactive
+        variance = (
+            t0_se**2 + ((1 / p - 1) * loop_se) ** 2 + (loop / p**2 * p_se) ** 2 + reactive_se**2
+        )
+        tau_se = math.sqrt(variance)
+    else:
+        reactive, tau, tau_se = nan, float("inf"), float("inf")
+    quantile = float(stats.t.ppf(0.5 + confidence / 2, num_runs - 1))
+    if p > 0 and math.isfinite(tau):
+        spread = math.exp(quantile * tau_se / tau)
+        lower, upper = tau / spread, tau * spread
+        p_spread = math.exp(quantile * p_se / p)
+        p_lower, p_upper = p / p_spread, p * p_spread
+    else:
+        lower, upper, p_lower, p_upper = nan, nan, 0.0, nan
+    return SplittingResult(
+        mean_escape_time=tau * dt,
+        lower=lower * dt,
+        upper=upper * dt,
+        standard_error=tau_se * dt,
+        probability=p,
+        probability_lower=p_lower,
+        probability_upper=p_upper,
+        probability_standard_error=p_se,
+        loop_time=loop * dt,
+        loop_time_standard_error=loop_se * dt,
+        first_entrance_time=t0 * dt,
+        reactive_time=reactive * dt,
+        run_probabilities=run_p,
+        num_iterations=num_iterations,
+        num_extinct=num_extinct,
+        num_censored=num_censored,
+        num_loop_escapes=num_loop_escapes,
+        num_loops=int(total_loops),
+        cost=cost_loops + cost_splitting,
+        cost_loops=cost_loops,
+        cost_splitting=cost_splitting,
+        num_levels=num_levels,
+        a_level=a_level,
+        sigma_level=sigma_level,
+        max_level=max_level,
+        dt=dt,
+        confidence=confidence,
+        seconds=_time.perf_counter() - start_time,
+    )
