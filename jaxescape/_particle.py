@@ -21,6 +21,8 @@ import jax.numpy as jnp
 
 # Slot and particle statuses; an escape through criterion k has status ESCAPED + k.
 RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
+# Splitting's paths also end by returning to the set A, and its loop particles after their loops.
+RETURNED, LOOPS_DONE = -1, -2
 
 NOISE_KINDS = ("gaussian", "rademacher")
 
@@ -91,6 +93,17 @@ class AbstractParticleProcess(eqx.Module):
     def position(self, state) -> jax.Array:
         """The position (shape (dim,)) that the escape criteria test."""
         return state
+
+    def splitting_process(self, position: jax.Array) -> "AbstractParticleProcess":
+        """The process that splitting runs: its state must be one flat vector per particle that
+        a clone can continue (a Markov chain). The process itself by default."""
+        return self
+
+    def linearised_covariance(self, position: jax.Array):
+        """Covariance of the stationary law of the process linearised at `position`, or None
+        where it has no drift and diffusion to linearise (splitting then measures the law in
+        the well by direct runs)."""
+        return None
 
     def cpu_pool_size(self, dim: int) -> int:
         """Working slots on a CPU: about 2^16 coordinates, so the pool stays in cache."""

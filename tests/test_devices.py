@@ -34,15 +34,15 @@ def run_on_this_process():
 SCRIPT = textwrap.dedent(
     f"""
     import sys, jax, numpy as np, jaxescape as jxe
-    from jaxescape._engine import driver as _simulate
+    from jaxescape._engine import devices
     assert len(jax.devices()) == 8, jax.devices()
-    advance, pools = _simulate._advance, set()
+    advance, pools = devices.advance, set()
 
     def recording_advance(config, slots, *args, **kwargs):
         pools.add(len(slots.status.sharding.device_set))
         return advance(config, slots, *args, **kwargs)
 
-    _simulate._advance = recording_advance
+    devices.advance = recording_advance
     landscape = jxe.TiltedDoubleWell(1.0, 4.0)
     dynamics = jxe.OverdampedLangevin(landscape, 0.5)
     results = [

@@ -55,7 +55,7 @@ def test_minibatch_noise_covariance_is_exact(replacement):
 
 def test_each_epoch_visits_every_sample_once():
     sgd = jxe.MinibatchSGD(MODEL, DATA, batch_size=4, learning_rate=0.1)
-    keys = _noise.stream_keys(jax.random.key(3), sgd.num_streams(jnp.float32))
+    keys = _noise.stream_keys(jax.random.key(3), sgd.num_streams(1, jnp.float32))
     for particle in range(3):
         epochs = []
         for epoch in range(2):
@@ -74,7 +74,7 @@ def test_steps_match_the_optax_update_applied_by_hand(optimizer, options):
                            optimizer_options=options)
     key = jax.random.key(5)
     result = jxe.simulate(sgd, jxe.NeverEscape(), START, key, num_particles=4, max_steps=9)
-    keys = _noise.stream_keys(key, sgd.num_streams(jnp.float32))
+    keys = _noise.stream_keys(key, sgd.num_streams(1, jnp.float32))
     transformation = optimizer(learning_rate=0.05, **options)
     for particle in range(4):
         position, state = START, transformation.init(START)

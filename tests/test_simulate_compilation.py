@@ -2,13 +2,13 @@
 
 How compilations are counted: JAX reports every trace and every XLA compilation through
 `jax.monitoring` duration events, with the function's name as `fun_name`:
-"/jax/core/compile/jaxpr_trace_duration" (fun_name "_advance") and
-"/jax/core/compile/backend_compile_duration" (fun_name "jit(_advance)"). A listener counts the
-events whose fun_name is that of the driver's kernel `jaxescape._engine.driver._advance` (the only
+"/jax/core/compile/jaxpr_trace_duration" (fun_name "advance") and
+"/jax/core/compile/backend_compile_duration" (fun_name "jit(advance)"). A listener counts the
+events whose fun_name is that of the driver's kernel `jaxescape._engine.devices.advance` (the only
 jitted function that runs per chunk). The loss below is defined in this module only, so no other
 test can have compiled the same kernel before: the first call must compile, and every later
 call with the same structure must not. As a cross-check, the size of the jit cache of
-`_advance` (`_advance._cached._cache_size()`, equinox/jaxlib internals) must grow by the same
+`advance` (`advance._cached._cache_size()`, equinox/jaxlib internals) must grow by the same
 amount where that attribute exists.
 
 Note: swept numbers must be JAX arrays; `FunctionLandscape.parameters` / `GeneralSDE.parameters`
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxescape as jxe
-import jaxescape._engine.driver as simulate_module
+import jaxescape._engine.devices as kernel_module  # the engine's compiled kernel `advance`
 
 
 def cubic_well(y, parameters):
@@ -38,7 +38,7 @@ class KernelEvents:
 
     def __call__(self, event, duration, **kwargs):
         name = str(kwargs.get("fun_name", ""))
-        if name not in ("_advance", "jit(_advance)"):
+        if name not in ("advance", "jit(advance)"):
             return
         if event == "/jax/core/compile/jaxpr_trace_duration":
             self.traces += 1
@@ -57,7 +57,7 @@ def count_kernel_compilations():
 
 
 def cache_size():
-    cached = getattr(simulate_module._advance, "_cached", None)
+    cached = getattr(kernel_module.advance, "_cached", None)
     return cached._cache_size() if hasattr(cached, "_cache_size") else None
 
 
@@ -93,16 +93,16 @@ def test_temperature_and_dt_sweep_compiles_the_kernel_once():
 
 def test_a_shrinking_pool_compiles_once_per_pool_size(monkeypatch):
     """4096 particles in a 4096-slot pool shrink to 256 slots in the tail: two pool sizes, two
-    compilations for the whole sweep. The first pool needs several `_advance` calls (each runs
+    compilations for the whole sweep. The first pool needs several `advance` calls (each runs
     at most 2^24 slot-steps), which is what exposes a recompilation between calls."""
     pool_sizes = {4096}
-    original_shrink = simulate_module._shrink
+    original_shrink = kernel_module.shrink
 
     def recording_shrink(slots, num_slots, *blocks):
         pool_sizes.add(num_slots)
         return original_shrink(slots, num_slots, *blocks)
 
-    monkeypatch.setattr(simulate_module, "_shrink", recording_shrink)
+    monkeypatch.setattr(kernel_module, "shrink", recording_shrink)
     with count_kernel_compilations() as events:
         for key, temperature in enumerate((0.08, 0.1, 0.12)):
             result = run(1.0, 1.0, temperature, 0.02, key, num_particles=4096, num_slots=4096,

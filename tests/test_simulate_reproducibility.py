@@ -72,7 +72,7 @@ def test_chunking_pool_size_and_check_interval_do_not_change_any_number(options)
 
 
 def test_default_check_every_divides_max_steps_where_it_can():
-    from jaxescape._engine.driver import default_check_every
+    from jaxescape._engine import default_check_every
 
     assert [default_check_every(steps) for steps in (1, 64, 256, 10**6, 200, MAX_STEPS)] == [
         1, 64, 32, 32, 40, 50

@@ -1,6 +1,6 @@
 """Bad input to `simulate` raises eagerly, naming the parameter, before anything is compiled.
 
-`_advance` (the only compiled kernel of the driver) is replaced by a function that fails the
+`advance` (the only compiled kernel of the engine) is replaced by a function that fails the
 test if it is ever called, so every case below proves the error comes from the eager checks.
 """
 
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-import jaxescape._engine.driver
+import jaxescape._engine.devices
 
 
 @pytest.fixture(autouse=True)
 def forbid_compilation(monkeypatch):
     def compiled_kernel_called(*args, **kwargs):
-        raise AssertionError("simulate reached the compiled kernel _advance before rejecting input")
+        raise AssertionError("simulate reached the compiled kernel advance before rejecting input")
 
-    monkeypatch.setattr(jaxescape._engine.driver, "_advance", compiled_kernel_called)
+    monkeypatch.setattr(jaxescape._engine.devices, "advance", compiled_kernel_called)
 
 
 LANDSCAPE = jxe.TiltedDoubleWell(1.0, 4.0)

@@ -11,12 +11,11 @@ import jax
 import jax.numpy as jnp
 
 from .. import _noise
-from .sde import AbstractDynamics
 from .._fused import coordinate_sum
 
 
 def euler_maruyama_step(
-    dynamics: AbstractDynamics, t: jax.Array, y: jax.Array, dt: jax.Array, normals: jax.Array
+    dynamics, t: jax.Array, y: jax.Array, dt: jax.Array, normals: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """One step from y at time t with standard normals `normals` of shape (noise_dim,).
 
@@ -32,14 +31,14 @@ def euler_maruyama_step(
     return y + drift * dt + increment * sqrt_dt, diffusion
 
 
-def normal_variance(dynamics: AbstractDynamics, diffusion: jax.Array, normal: jax.Array):
+def normal_variance(dynamics, diffusion: jax.Array, normal: jax.Array):
     """Variance per unit time of the noise projected on `normal`: |g^T n|²."""
     if dynamics.noise_kind() == "diagonal":
         return coordinate_sum((diffusion * normal) ** 2)
     return coordinate_sum((normal @ diffusion) ** 2)
 
 
-def escape_step(dynamics: AbstractDynamics, criteria, keys, identity, step, t, y, dt,
+def escape_step(dynamics, criteria, keys, identity, step, t, y, dt,
                 crossing_correction: bool, noise: str = "gaussian", running=None):
     """One step of one particle from y at time t, with the escape tests of `criteria`.
 

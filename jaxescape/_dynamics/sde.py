@@ -12,16 +12,31 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
 
+from .. import _noise
 from .._landscapes import AbstractLandscape
+from .._particle import AbstractParticleProcess, StepOptions, credit_crossing
+from .euler_maruyama import escape_step
 
 
 def _array(value):
     return jnp.asarray(value, dtype=jnp.result_type(float))
 
 
-class AbstractDynamics(eqx.Module):
-    """An Itô SDE dy = drift(t, y) dt + diffusion(t, y) dW."""
+# Up to this dimension the step selects the kept position before the escape tests, so that XLA's
+# CPU backend reads the written position back instead of recomputing the step for the tests;
+# above it XLA fuses the wider step worse that way (benchmarks/README.md).
+SELECT_FIRST_MAX_DIM = 1
+
+
+class AbstractDynamics(AbstractParticleProcess):
+    """An Itô SDE dy = drift(t, y) dt + diffusion(t, y) dW, stepped by Euler–Maruyama.
+
+    The particle state is the position; a step draws `noise_dim` normals and one uniform (for
+    the Brownian-bridge crossings) from the particle's counter-based noise.
+    """
 
     @abc.abstractmethod
     def drift(self, t: jax.Array, y: jax.Array) -> jax.Array:
@@ -45,6 +60,89 @@ class AbstractDynamics(eqx.Module):
 
     def check_parameters(self) -> None:
         """Raise ValueError for out-of-range hyperparameters (called before compiling)."""
+
+    def check_start(self, position: jax.Array) -> None:
+        """The loss, drift and diffusion are finite and of the right shapes at the start."""
+        _check_start(self, position)
+
+    def num_streams(self, dim: int, dtype) -> int:
+        """The normals and one bridge uniform per step."""
+        return _noise.num_streams(self.noise_dim(dim) + 1, dtype)
+
+    def step(self, state, keys, identity, step, dt, criteria, options=StepOptions(),
+             running=None):
+        """One Euler–Maruyama step at t = step·dt with the escape tests and, with
+        `options.crossing_correction`, the Brownian-bridge crossings (`credit_crossing`)."""
+        time = step.astype(state.dtype) * dt
+        # With `running`, a finished particle keeps its position. In low dimensions it is
+        # selected before the tests, which then read the position the step writes out.
+        select_first = running is not None and state.shape[0] <= SELECT_FIRST_MAX_DIM
+        new_state, outside, probabilities, uniform = escape_step(
+            self, criteria, keys, identity, step, time, state, dt, options.crossing_correction,
+            options.noise, running=running if select_first else None,
+        )
+        outside = credit_crossing(outside, probabilities, uniform)
+        if running is not None and not select_first:
+            new_state = jnp.where(running, new_state, state)
+        return new_state, outside
+
+    def linearised_covariance(self, position: jax.Array) -> np.ndarray:
+        """Covariance C of the stationary law of the SDE linearised at `position` (an
+        Ornstein–Uhlenbeck process): J C + C Jᵀ + g gᵀ = 0 with J the drift's Jacobian."""
+        jacobian, diffusion = _linearise(self, position)
+        jacobian, diffusion = np.asarray(jacobian, np.float64), np.asarray(diffusion, np.float64)
+        if self.noise_kind() == "diagonal":
+            diffusion = np.diag(diffusion)
+        eigenvalues = np.linalg.eigvals(jacobian)
+        if not np.all(np.isfinite(eigenvalues)) or np.any(eigenvalues.real >= 0):
+            raise ValueError(
+                "cannot choose default levels: the drift is not stable at initial_position "
+                f"(Jacobian eigenvalues {eigenvalues}); start at a minimum or pass a_level, "
+                "sigma_level and num_levels"
+            )
+        covariance = scipy.linalg.solve_continuous_lyapunov(jacobian, -diffusion @ diffusion.T)
+        return 0.5 * (covariance + covariance.T)
+
+
+@eqx.filter_jit
+def _linearise(dynamics, position):
+    zero = jnp.zeros((), position.dtype)
+    return (jax.jacfwd(lambda y: dynamics.drift(zero, y))(position),
+            dynamics.diffusion(zero, position))
+
+
+def _check_start(dynamics, position):
+    landscape = getattr(dynamics, "landscape", None)
+    if landscape is not None and landscape.dim != position.shape[0]:
+        raise ValueError(
+            f"initial_position has shape {position.shape} but the landscape has dim "
+            f"{landscape.dim}: expected shape ({landscape.dim},)"
+        )
+    time = jnp.zeros((), position.dtype)
+    if landscape is not None:
+        loss = landscape.loss(position)
+        if not bool(jnp.isfinite(loss)):
+            raise ValueError(
+                f"the landscape's loss is {float(loss)} at initial_position {np.asarray(position)}:"
+                " it must be finite at the start"
+            )
+    drift = jnp.asarray(dynamics.drift(time, position))
+    if drift.shape != position.shape:
+        raise ValueError(
+            f"the drift returns shape {drift.shape} for initial_position of shape "
+            f"{position.shape}: they must match"
+        )
+    diffusion = jnp.asarray(dynamics.diffusion(time, position))
+    dim, noise_dim = position.shape[0], dynamics.noise_dim(position.shape[0])
+    expected = (dim,) if dynamics.noise_kind() == "diagonal" else (dim, noise_dim)
+    if diffusion.shape != expected:
+        raise ValueError(
+            f"the diffusion returns shape {diffusion.shape}; {dynamics.noise_kind()} noise for "
+            f"dim {dim} needs shape {expected}"
+        )
+    for name, value in (("drift", drift), ("diffusion", diffusion)):
+        if not bool(jnp.all(jnp.isfinite(value))):
+            raise ValueError(f"the {name} is not finite at initial_position: {np.asarray(value)}")
 
 
 def _check_positive(name: str, value) -> None:

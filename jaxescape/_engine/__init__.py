@@ -17,3 +17,4 @@ from .driver import (
     simulate as simulate,
     simulate_chunks as simulate_chunks,
 )
+from .sizing import default_check_every as default_check_every, default_num_slots as default_num_slots

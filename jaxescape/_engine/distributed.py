@@ -10,13 +10,14 @@ guide "Multi-process environments" and `jax.distributed.initialize`).
 """
 
 import hashlib
+import inspect
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from .._criteria import AbstractEscapeCriterion
-from .driver import EscapeResult, simulate
+from .driver import simulate, simulate_chunks
+from .result import EscapeResult
 from .validation import check_simulation_inputs
 
 
@@ -28,20 +29,7 @@ def process_share(num_particles: int, process_index: int, process_count: int) ->
 
 
 def simulate_distributed(
-    dynamics,
-    criteria: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
-    initial_position,
-    key: jax.Array,
-    *,
-    num_particles: int,
-    dt=None,
-    max_steps: int,
-    chunk_size: int = 2**22,
-    num_slots: int | None = None,
-    crossing_correction: bool = True,
-    check_every: int | None = None,
-    first_particle: int = 0,
-    progress: bool | str = False,
+    dynamics, criteria, initial_position, key: jax.Array, **options
 ) -> EscapeResult:
     """`simulate` with the particles split over all processes; every process gets all N results.
 
@@ -50,14 +38,23 @@ def simulate_distributed(
     runs its contiguous share of the particles on its local devices; the per-particle results
     are then gathered (`multihost_utils.process_allgather`) so that the returned `EscapeResult`
     equals, bit for bit, `simulate(...)` with the same key in one process. With a single process
-    it is `simulate`. Arguments as for `simulate`; `progress` is shown on process 0 only.
+    it is `simulate`. The arguments are those of `simulate` but `devices`; `progress` is shown on
+    process 0 only.
     """
-    if not isinstance(criteria, tuple):
-        criteria = (criteria,)
+    if "devices" in options:
+        raise TypeError("simulate_distributed takes no devices: each process uses its local ones")
+    arguments = inspect.signature(simulate_chunks).bind(
+        dynamics, criteria, initial_position, key, **options
+    )
+    arguments.apply_defaults()
+    settings = dict(arguments.arguments)
+    num_particles, first_particle = settings["num_particles"], settings["first_particle"]
+    progress, max_steps = settings["progress"], settings["max_steps"]
+    criteria = tuple(criteria) if isinstance(criteria, list | tuple) else (criteria,)
     position, dt_array = check_simulation_inputs(
-        dynamics, criteria, initial_position, num_particles=num_particles, dt=dt,
-        max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
-        check_every=check_every, first_particle=first_particle,
+        dynamics, criteria, initial_position, num_particles=num_particles, dt=settings["dt"],
+        max_steps=max_steps, chunk_size=settings["chunk_size"], num_slots=settings["num_slots"],
+        check_every=settings["check_every"], first_particle=first_particle,
     )
     try:
         key_words = np.asarray(jax.random.key_data(key))
@@ -66,10 +63,9 @@ def simulate_distributed(
     if key_words.ndim != 1:
         raise ValueError(f"key must be a single jax.random.key, got shape {key_words.shape}")
     process_index, process_count = jax.process_index(), jax.process_count()
-    options = dict(
-        dt=dt, max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
-        crossing_correction=crossing_correction, check_every=check_every,
-    )
+    options = {name: value for name, value in settings.items() if name not in (
+        "dynamics", "criteria", "initial_position", "key", "num_particles", "first_particle",
+        "progress", "devices")}
     if process_count == 1:
         return simulate(
             dynamics, criteria, position, key, num_particles=num_particles,

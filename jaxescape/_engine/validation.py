@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._dynamics.sde import AbstractDynamics
+from .._particle import AbstractParticleProcess
 
 
 MAX_STEPS_LIMIT = 2**31 - 1
@@ -38,17 +38,18 @@ def check_simulation_inputs(
     check_every, first_particle,
 ):
     """Validates everything `simulate` takes; returns the start point and dt as arrays."""
-    is_sde = isinstance(dynamics, AbstractDynamics)
-    if not is_sde and not hasattr(dynamics, "update"):
+    if not isinstance(dynamics, AbstractParticleProcess):
         raise TypeError(
-            f"dynamics must be an SDE (AbstractDynamics) or MinibatchSGD, got "
-            f"{type(dynamics).__name__}"
+            f"dynamics must be a particle process (an SDE such as OverdampedLangevin, or "
+            f"MinibatchSGD), got {type(dynamics).__name__}"
         )
     check_positive_integer("num_particles", num_particles)
-    if dt is None and is_sde:
-        raise ValueError("dt is required for SDE dynamics: a time step > 0")
     if dt is None:
-        dt = 1.0  # SGD: times in iterations
+        dt = type(dynamics).default_dt  # e.g. SGD: times in iterations
+    if dt is None:
+        raise ValueError(
+            f"dt is required for {type(dynamics).__name__} (an SDE): a time step > 0"
+        )
     check_positive_number("dt", dt)
     check_positive_integer("max_steps", max_steps, MAX_STEPS_LIMIT)
     check_positive_integer("chunk_size", chunk_size)
@@ -76,12 +77,6 @@ def check_simulation_inputs(
         raise ValueError(
             f"initial_position must have shape (dim,), got shape {position.shape}"
         )
-    landscape = getattr(dynamics, "landscape", None)
-    if landscape is not None and landscape.dim != position.shape[0]:
-        raise ValueError(
-            f"initial_position has shape {position.shape} but the landscape has dim "
-            f"{landscape.dim}: expected shape ({landscape.dim},)"
-        )
     if not bool(jnp.all(jnp.isfinite(position))):
         raise ValueError(f"initial_position must be finite, got {np.asarray(position)}")
     with np.errstate(over="ignore", under="ignore"):
@@ -93,10 +88,7 @@ def check_simulation_inputs(
             f"got {dt}"
         )
     dt_array = jnp.asarray(dt_in_dtype)
-    if is_sde:
-        _check_sde_start(dynamics, position)
-    else:
-        dynamics.check_start(position)
+    dynamics.check_start(position)
     for index, criterion in enumerate(criteria):
         try:
             outside = bool(criterion.is_outside(position))
@@ -108,33 +100,3 @@ def check_simulation_inputs(
                 f"criteria[{index}] ({type(criterion).__name__}) holds there; start inside"
             )
     return position, dt_array
-
-
-def _check_sde_start(dynamics, position):
-    """The SDE's loss, drift and diffusion are finite and of the right shapes at the start."""
-    landscape = getattr(dynamics, "landscape", None)
-    time = jnp.zeros((), position.dtype)
-    if landscape is not None:
-        loss = landscape.loss(position)
-        if not bool(jnp.isfinite(loss)):
-            raise ValueError(
-                f"the landscape's loss is {float(loss)} at initial_position {np.asarray(position)}:"
-                " it must be finite at the start"
-            )
-    drift = jnp.asarray(dynamics.drift(time, position))
-    if drift.shape != position.shape:
-        raise ValueError(
-            f"the drift returns shape {drift.shape} for initial_position of shape "
-            f"{position.shape}: they must match"
-        )
-    diffusion = jnp.asarray(dynamics.diffusion(time, position))
-    dim, noise_dim = position.shape[0], dynamics.noise_dim(position.shape[0])
-    expected = (dim,) if dynamics.noise_kind() == "diagonal" else (dim, noise_dim)
-    if diffusion.shape != expected:
-        raise ValueError(
-            f"the diffusion returns shape {diffusion.shape}; {dynamics.noise_kind()} noise for "
-            f"dim {dim} needs shape {expected}"
-        )
-    for name, value in (("drift", drift), ("diffusion", diffusion)):
-        if not bool(jnp.all(jnp.isfinite(value))):
-            raise ValueError(f"the {name} is not finite at initial_position: {np.asarray(value)}")

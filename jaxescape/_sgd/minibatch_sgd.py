@@ -8,7 +8,9 @@ uniformly with replacement, or without replacement in a fresh random order every
 pure function of (key, particle, step), like the SDE noise, so results do not depend on chunking.
 """
 
+import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -17,6 +19,7 @@ import numpy as np
 import optax
 
 from .. import _noise
+from .._particle import AbstractParticleProcess, StepOptions, keep_running, previous_power_of_two
 from .data import Dataset
 from .models import AbstractModel
 from .permutation import mix, permuted_index
@@ -26,7 +29,7 @@ def _array(value):
     return jnp.asarray(value, dtype=jnp.result_type(float))
 
 
-class MinibatchSGD(eqx.Module):
+class MinibatchSGD(AbstractParticleProcess):
     """Minibatch training of `model` on `data` with an optax optimizer, one run per particle.
 
     Args:
@@ -45,6 +48,11 @@ class MinibatchSGD(eqx.Module):
             extra argument `noise` (for `loss_dependent_noise`). The minibatch loss is always
             passed as `value`.
     """
+
+    # Two steps per loop iteration halve the copies XLA makes of the pool's carried arrays
+    # (benchmarks/README.md); times are in iterations unless a dt is given.
+    steps_per_iteration: ClassVar[int] = 2
+    default_dt: ClassVar[float] = 1.0
 
     model: AbstractModel
     data: Dataset
@@ -134,7 +142,7 @@ class MinibatchSGD(eqx.Module):
         if not bool(jnp.all(jnp.isfinite(losses))):
             raise ValueError("the per-sample losses are not all finite at initial_position")
 
-    def num_streams(self, dtype) -> int:
+    def num_streams(self, dim: int, dtype) -> int:
         """Threefry hashes per step: one for the minibatch, then the optimizer's normals."""
         if not self.optimizer_noise:
             return 1
@@ -145,6 +153,10 @@ class MinibatchSGD(eqx.Module):
         sample = self.data.inputs[0].size + self.data.targets[0].size
         itemsize = self.data.inputs.dtype.itemsize
         return itemsize * (self.batch_size * sample + 3 * self.model.num_parameters)
+
+    def cpu_pool_size(self, dim: int) -> int:
+        """Slots whose gathered minibatches stay within about 1 MiB (benchmarks/README.md)."""
+        return max(2**8, min(2**16, previous_power_of_two(2**20 // self.bytes_per_step())))
 
     def initial_state(self, position: jax.Array):
         """(θ, optimizer state) of a particle at its start."""
@@ -198,3 +210,94 @@ class MinibatchSGD(eqx.Module):
             gradient, optimizer_state, position, **extra
         )
         return optax.apply_updates(position, updates), optimizer_state
+
+    def step(self, state, keys, identity, step, dt, criteria, options=StepOptions(),
+             running=None):
+        """One SGD step with the escape tests on the new iterate (no path between iterates:
+        `options.crossing_correction` does not apply)."""
+        new_state = self.update(state, keys, identity, step)
+        position = self.position(new_state)
+        outside = [criterion.is_outside(position) for criterion in criteria]
+        if running is not None:
+            new_state = keep_running(running, new_state, state)
+        return new_state, outside
+
+    def splitting_process(self, position: jax.Array) -> "PackedSGD":
+        """The packed particle that splitting stores and clones (see `PackedSGD`)."""
+        return PackedSGD.from_sgd(self, position)
+
+
+class PackedSGD(AbstractParticleProcess):
+    """A `MinibatchSGD` particle whose state is one flat vector [θ, optimizer-state leaves].
+
+    Splitting stores one state vector per replica and level. It is unbiased for a Markov chain:
+    SGD with i.i.d. minibatches (`replacement=True`) is one in (θ, optimizer state); with
+    per-epoch shuffles the epoch's unused samples are part of the state and a clone cannot
+    continue its parent's epoch, so that scheme is refused, as are optimizer states with
+    non-floating leaves (adam's step count).
+    """
+
+    default_dt: ClassVar[float] = 1.0
+
+    sgd: MinibatchSGD
+    dim: int = eqx.field(static=True)
+    treedef: object = eqx.field(static=True)
+    shapes: tuple = eqx.field(static=True)
+
+    @classmethod
+    def from_sgd(cls, sgd: MinibatchSGD, position: jax.Array) -> "PackedSGD":
+        if not sgd.replacement:
+            raise ValueError(
+                "estimate_escape_time needs MinibatchSGD(replacement=True): splitting is "
+                "unbiased for a Markov chain, and with per-epoch shuffles (replacement=False) the "
+                "epoch's unused samples are part of the state, which a clone cannot continue"
+            )
+        _, optimizer_state = sgd.initial_state(position)
+        leaves = jax.tree.leaves(optimizer_state)
+        refused = [leaf for leaf in leaves if jnp.asarray(leaf).dtype != position.dtype]
+        if refused:
+            raise ValueError(
+                "estimate_escape_time supports optimizers whose state leaves are floating arrays "
+                f"of the parameters' dtype {position.dtype} (plain SGD, momentum); this "
+                "optimizer's state has leaves of dtypes "
+                f"{sorted({str(jnp.asarray(x).dtype) for x in refused})} (e.g. adam's step "
+                "count): use direct simulation for it"
+            )
+        return cls(sgd, position.shape[0], jax.tree.structure(optimizer_state),
+                   tuple(jnp.shape(leaf) for leaf in leaves))
+
+    def pack(self, state) -> jax.Array:
+        position, optimizer_state = state
+        leaves = [jnp.ravel(leaf) for leaf in jax.tree.leaves(optimizer_state)]
+        return jnp.concatenate([position] + leaves)
+
+    def unpack(self, flat):
+        sizes = [math.prod(shape) for shape in self.shapes]
+        offsets = np.cumsum([self.dim] + sizes)
+        leaves = [flat[start:end].reshape(shape)
+                  for start, end, shape in zip(offsets[:-1], offsets[1:], self.shapes)]
+        return flat[: self.dim], jax.tree.unflatten(self.treedef, leaves)
+
+    def check_parameters(self) -> None:
+        self.sgd.check_parameters()
+
+    def check_start(self, position: jax.Array) -> None:
+        self.sgd.check_start(position)
+
+    def num_streams(self, dim: int, dtype) -> int:
+        return self.sgd.num_streams(self.dim, dtype)
+
+    def initial_state(self, position: jax.Array) -> jax.Array:
+        return self.pack(self.sgd.initial_state(position))
+
+    def position(self, state: jax.Array) -> jax.Array:
+        return state[: self.dim]
+
+    def step(self, state, keys, identity, step, dt, criteria, options=StepOptions(),
+             running=None):
+        new_state = self.pack(self.sgd.update(self.unpack(state), keys, identity, step))
+        position = self.position(new_state)
+        outside = [criterion.is_outside(position) for criterion in criteria]
+        if running is not None:
+            new_state = jnp.where(running, new_state, state)
+        return new_state, outside

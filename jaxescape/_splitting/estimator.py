@@ -114,7 +114,6 @@ from scipy import stats
 
 from .. import _noise
 from .._criteria import AbstractEscapeCriterion
-from .._dynamics.sde import AbstractDynamics
 from .reaction_coordinates import (
     DistanceFrom as DistanceFrom,
     LossIncrease as LossIncrease,
@@ -122,19 +121,15 @@ from .reaction_coordinates import (
     _evaluate,
     default_reaction_coordinate as default_reaction_coordinate,
 )
-from .._sgd.minibatch_sgd import MinibatchSGD
-from .._engine.driver import _next_power_of_two
+from .._particle import CENSORED, DIVERGED, ESCAPED, next_power_of_two
 from .kernel import (
-    CENSORED,
-    DIVERGED,
-    ESCAPED,
     MAX_SEGMENT_ID,
     _advance,
     _start_loops,
     _start_replicas,
 )
 from .levels import _automatic_num_levels, _linearised_law
-from .sgd import OnPosition, empirical_levels, levels_key, sgd_particle
+from .sgd import OnPosition, empirical_levels, levels_key
 from .._engine.validation import check_positive_integer, check_positive_number, check_simulation_inputs
 
 
@@ -249,11 +244,11 @@ def _check_inputs(num_replicas, num_runs, kill_fraction, num_levels, num_loops, 
 def _default_pool(total: int, killed_per_iteration: int) -> int:
     """Working slots: half an iteration's worth of clones of all runs (the runs are not all
     ready at once, and idle slots cost as much as busy ones), at least 64, at most T."""
-    return max(1, min(total, max(64, _next_power_of_two(-(-killed_per_iteration // 2)))))
+    return max(1, min(total, max(64, next_power_of_two(-(-killed_per_iteration // 2)))))
 
 
 def estimate_escape_time(
-    dynamics: AbstractDynamics | MinibatchSGD,
+    dynamics,
     criterion: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
     initial_position,
     key: jax.Array,
@@ -341,12 +336,10 @@ def estimate_escape_time(
         chunk_size=1, num_slots=None, check_every=check_every, first_particle=0,
     )
     dt_value = check_positive_number("dt", 1.0 if dt is None else dt)  # SGD: iterations
-    if isinstance(dynamics, AbstractDynamics):
-        particle, start = dynamics, x0
-        num_streams = _noise.num_streams(dynamics.noise_dim(x0.shape[0]) + 1, x0.dtype)
-    else:  # SGD: replicas hold the flat state [θ, optimizer state] (_splitting_sgd.py)
-        particle, start = sgd_particle(dynamics, x0)
-        num_streams = dynamics.num_streams(x0.dtype)
+    # Replicas hold one flat state vector each (SGD: [θ, optimizer state], `PackedSGD`).
+    particle = dynamics.splitting_process(x0)
+    start = particle.initial_state(x0)
+    num_streams = particle.num_streams(x0.shape[0], x0.dtype)
 
     if reaction_coordinate is None:
         xi, known_max = default_reaction_coordinate(dynamics, criteria, x0)
@@ -372,8 +365,9 @@ def estimate_escape_time(
     max_level = _check_level("max_level", max_level)
     start_level = float(np.asarray(_evaluate(xi, x0[None]))[0])
     try:
-        if isinstance(dynamics, AbstractDynamics):
-            default_a, default_sigma, spread = _linearised_law(dynamics, xi, x0)
+        covariance = dynamics.linearised_covariance(x0)
+        if covariance is not None:
+            default_a, default_sigma, spread = _linearised_law(covariance, xi, x0)
         elif a_level is None or sigma_level is None or num_levels is None:
             default_a, default_sigma, spread = empirical_levels(
                 dynamics, criteria, xi, x0, levels_key(key), _evaluate

@@ -17,12 +17,18 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import lax
 
-from .._dynamics.sde import AbstractDynamics
-from .._dynamics.euler_maruyama import escape_step
+from .._particle import (
+    CENSORED,
+    DIVERGED,
+    EMPTY,
+    ESCAPED,
+    LOOPS_DONE,
+    RETURNED,
+    RUNNING,
+    StepOptions,
+)
 
 
-# Replica / loop-particle status codes.
-RUNNING, LOWER, UPPER, ESCAPED, CENSORED, DIVERGED, IDLE = 0, 1, 2, 3, 4, 5, 6
 MAX_SEGMENT_ID = 2**32 - 1
 
 
@@ -30,25 +36,15 @@ MAX_SEGMENT_ID = 2**32 - 1
 # One Euler–Maruyama step with escape detection (shared by both phases).
 
 
-def _step_and_escape(dynamics, criteria, keys, identity, age, y, dt, crossing_correction):
-    """One step of one job: (new state, escaped and finite, finite); B is entered if any
-    criterion holds or (SDEs) a bridge crosses one, with probability 1 − Π(1 − p_c)."""
-    if not isinstance(dynamics, AbstractDynamics):  # an SGD particle (_splitting_sgd.py)
-        return dynamics.step_and_escape(criteria, keys, identity, age, y)
-    dtype = y.dtype
-    zero = jnp.zeros((), dtype)
-    y_new, outside_each, probabilities, uniform = escape_step(
-        dynamics, criteria, keys, identity, age.astype(jnp.uint32), zero, y, dt,
-        crossing_correction,
+def _step_and_escape(process, criteria, keys, identity, age, y, dt, crossing_correction):
+    """One step of one job: (new state, escaped and finite, finite). The escape set is entered
+    if any criterion holds or (SDEs) the path crossed one between the steps."""
+    y_new, outside_each = process.step(
+        y, keys, identity, age, dt, criteria, StepOptions(crossing_correction)
     )
     outside = jnp.zeros((), bool)
     for criterion_outside in outside_each:
         outside = outside | criterion_outside
-    if crossing_correction:
-        no_crossing = jnp.ones((), dtype)
-        for probability in probabilities:
-            no_crossing = no_crossing * (1 - probability)
-        outside = outside | (uniform < 1 - no_crossing)
     finite = jnp.all(jnp.isfinite(y_new))
     return y_new, outside & finite, finite
 
@@ -101,7 +97,7 @@ def _empty_jobs(total, dim, dtype, num_levels):
     return _Jobs(
         jnp.zeros((total, dim), dtype), jnp.zeros(total, jnp.int32),
         jnp.zeros(total, jnp.uint32), jnp.full(total, num_levels + 1, jnp.int32),
-        jnp.full(total, IDLE, jnp.int32), jnp.zeros(total, bool), jnp.zeros(total, jnp.int32),
+        jnp.full(total, EMPTY, jnp.int32), jnp.zeros(total, bool), jnp.zeros(total, jnp.int32),
         jnp.zeros(total, jnp.int32), jnp.full(total, -1, jnp.int32),
         jnp.zeros(total, jnp.int32), jnp.zeros(total, jnp.int32),
         jnp.zeros((total, dim), dtype),
@@ -126,8 +122,8 @@ def _step_function(config, num_levels, num_loops, max_steps, crossing_correction
         entrance = loop_mode & job.armed & (value >= sigma_level) & ~escaped & finite
         later = entrance & (job.entrances > 0)
         entrances = job.entrances + entrance
-        loop_status = jnp.where(entrances > num_loops, UPPER, RUNNING)
-        status = jnp.where(loop_mode, loop_status, jnp.where(in_a, LOWER, RUNNING))
+        loop_status = jnp.where(entrances > num_loops, LOOPS_DONE, RUNNING)
+        status = jnp.where(loop_mode, loop_status, jnp.where(in_a, RETURNED, RUNNING))
         status = jnp.where(age >= max_steps, CENSORED, status)
         status = jnp.where(escaped, ESCAPED, status)
         status = jnp.where(finite, status, DIVERGED)

@@ -7,40 +7,17 @@ For SGD the same three numbers come from direct runs (`_splitting_sgd.empirical_
 
 import math
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 from .reaction_coordinates import _evaluate
-from .._engine.driver import _next_power_of_two
+from .._particle import next_power_of_two
 
 
-@eqx.filter_jit
-def _linearise(dynamics, x0):
-    zero = jnp.zeros((), x0.dtype)
-    return jax.jacfwd(lambda y: dynamics.drift(zero, y))(x0), dynamics.diffusion(zero, x0)
-
-
-def _linearised_law(dynamics, xi, x0, num_samples=4096):
-    """Median, 90 % quantile and standard deviation of ξ under the stationary law of the
-    dynamics linearised at x0 (an Ornstein–Uhlenbeck process: J C + C Jᵀ + g gᵀ = 0)."""
+def _linearised_law(covariance, xi, x0, num_samples=4096):
+    """Median, 90 % quantile and standard deviation of ξ under the Gaussian law of covariance
+    `covariance` around x0 (the stationary law of the dynamics linearised at x0)."""
     dtype = x0.dtype
-    jacobian, diffusion = _linearise(dynamics, x0)
-    jacobian, diffusion = np.asarray(jacobian, np.float64), np.asarray(diffusion, np.float64)
-    if dynamics.noise_kind() == "diagonal":
-        diffusion = np.diag(diffusion)
-    noise = diffusion @ diffusion.T
-    eigenvalues = np.linalg.eigvals(jacobian)
-    if not np.all(np.isfinite(eigenvalues)) or np.any(eigenvalues.real >= 0):
-        raise ValueError(
-            "cannot choose default levels: the drift is not stable at initial_position "
-            f"(Jacobian eigenvalues {eigenvalues}); start at a minimum or pass a_level, "
-            "sigma_level and num_levels"
-        )
-    covariance = scipy.linalg.solve_continuous_lyapunov(jacobian, -noise)
-    covariance = 0.5 * (covariance + covariance.T)
     values, vectors = np.linalg.eigh(covariance)
     if not np.all(np.isfinite(values)) or values.max() <= 0:
         raise ValueError(
@@ -70,6 +47,6 @@ def _automatic_num_levels(span, spread, total, dim):
     make many ties (large kills) and inflate the variance.
     """
     wanted = 2 * (span / spread) ** 2 if spread > 0 else MAX_AUTO_LEVELS
-    levels = min(_next_power_of_two(math.ceil(wanted)), MAX_AUTO_LEVELS)
+    levels = min(next_power_of_two(math.ceil(wanted)), MAX_AUTO_LEVELS)
     memory_cap = RECORD_BYTES // (total * (dim + 2) * 4) - 1
-    return max(MIN_AUTO_LEVELS, min(levels, _next_power_of_two(memory_cap + 1) // 2))
+    return max(MIN_AUTO_LEVELS, min(levels, next_power_of_two(memory_cap + 1) // 2))

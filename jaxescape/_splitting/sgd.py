@@ -1,16 +1,9 @@
-"""SGD particles in adaptive multilevel splitting (`estimate_escape_time` with `MinibatchSGD`).
+"""SGD particles in adaptive multilevel splitting: the default levels from direct runs.
 
-AMS stores one state vector per replica and per level, so a particle's state (θ, optimizer
-state) is packed into one flat vector [θ, floating optimizer-state leaves]. A step is
-`MinibatchSGD.update` with the AMS noise identity (run, segment id) as the particle index and
-the age as the step; escape is checked on the iterates (SGD has no path between them).
-
-Splitting is unbiased for a Markov chain. SGD with i.i.d. minibatches (`replacement=True`) is a
-Markov chain in (θ, optimizer state); with per-epoch shuffles the epoch's unused samples are part
-of the state and a clone cannot continue its parent's epoch, so that scheme is refused.
+An SGD particle has no drift and diffusion to linearise, so the law of the reaction coordinate
+in the well (which places the levels) is measured by direct SGD runs. The packed particle that
+splitting steps is `PackedSGD` (`_sgd/minibatch_sgd.py`).
 """
-
-import math
 
 import equinox as eqx
 import jax
@@ -19,39 +12,7 @@ import jax.random as jr
 import numpy as np
 
 from .._criteria import AbstractEscapeCriterion
-from .._sgd.minibatch_sgd import MinibatchSGD
-from .._engine.driver import simulate
-
-
-class SGDParticle(eqx.Module):
-    """A `MinibatchSGD` particle whose state is one flat vector [θ, optimizer-state leaves]."""
-
-    sgd: MinibatchSGD
-    dim: int = eqx.field(static=True)
-    treedef: object = eqx.field(static=True)
-    shapes: tuple = eqx.field(static=True)
-
-    def pack(self, state) -> jax.Array:
-        position, optimizer_state = state
-        leaves = [jnp.ravel(leaf) for leaf in jax.tree.leaves(optimizer_state)]
-        return jnp.concatenate([position] + leaves)
-
-    def unpack(self, flat):
-        sizes = [math.prod(shape) for shape in self.shapes]
-        offsets = np.cumsum([self.dim] + sizes)
-        leaves = [flat[start:end].reshape(shape)
-                  for start, end, shape in zip(offsets[:-1], offsets[1:], self.shapes)]
-        return flat[: self.dim], jax.tree.unflatten(self.treedef, leaves)
-
-    def step_and_escape(self, criteria, keys, identity, age, flat):
-        """One SGD step; (new flat state, escaped and finite, finite)."""
-        new = self.pack(self.sgd.update(self.unpack(flat), keys, identity, age))
-        position = new[: self.dim]
-        outside = jnp.zeros((), bool)
-        for criterion in criteria:
-            outside = outside | criterion.is_outside(position)
-        finite = jnp.all(jnp.isfinite(new))
-        return new, outside & finite, finite
+from .._engine import simulate
 
 
 class OnPosition(eqx.Module):
@@ -62,31 +23,6 @@ class OnPosition(eqx.Module):
 
     def __call__(self, flat):
         return self.coordinate(flat[: self.dim])
-
-
-def sgd_particle(sgd: MinibatchSGD, initial_position: jax.Array) -> tuple[SGDParticle, jax.Array]:
-    """The packed particle and its flat start state; errors name the refused parameters."""
-    if not sgd.replacement:
-        raise ValueError(
-            "estimate_escape_time needs MinibatchSGD(replacement=True): splitting is unbiased "
-            "for a Markov chain, and with per-epoch shuffles (replacement=False) the epoch's "
-            "unused samples are part of the state, which a clone cannot continue"
-        )
-    position, optimizer_state = sgd.initial_state(initial_position)
-    leaves = jax.tree.leaves(optimizer_state)
-    refused = [leaf for leaf in leaves if jnp.asarray(leaf).dtype != position.dtype]
-    if refused:
-        raise ValueError(
-            "estimate_escape_time supports optimizers whose state leaves are floating arrays of "
-            f"the parameters' dtype {position.dtype} (plain SGD, momentum); this optimizer's "
-            f"state has leaves of dtypes {sorted({str(jnp.asarray(x).dtype) for x in refused})} "
-            "(e.g. adam's step count): use direct simulation for it"
-        )
-    particle = SGDParticle(
-        sgd, position.shape[0], jax.tree.structure(optimizer_state),
-        tuple(jnp.shape(leaf) for leaf in leaves),
-    )
-    return particle, particle.pack((position, optimizer_state))
 
 
 def empirical_levels(sgd, criteria: tuple[AbstractEscapeCriterion, ...], coordinate, start,

@@ -1,0 +1,109 @@
+"""Devices and sharding: one `shard_map` program runs a wave of chunks, one per device.
+
+The particle axis is sharded over a `Mesh` of the devices; under `shard_map` each device runs its
+own chunk with its own block of the pool and of the buffers (no communication), so one compiled
+program drives them all. The host loop around it reports progress and shrinks the pool in the
+tail.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from .._particle import RUNNING, next_power_of_two
+from .pool import advance_chunk, empty_buffers, empty_slots, shrink
+from .sizing import MINIMUM_SLOTS, SHRINK_FACTOR
+
+
+PARTICLE_AXIS = "particles"
+
+
+def check_devices(devices):
+    """The devices to run on: all devices of the default backend when None."""
+    if devices is None:
+        return jax.devices()
+    devices = list(devices)
+    if not devices or not all(isinstance(device, jax.Device) for device in devices):
+        raise ValueError(f"devices must be a non-empty list of jax.Device, got {devices!r}")
+    return devices
+
+
+def particle_mesh(devices) -> Mesh:
+    return Mesh(np.array(devices), (PARTICLE_AXIS,))
+
+
+@eqx.filter_jit(donate="all-except-first")
+def advance(config, slots, buffers, next_particle, num_rounds, check_every, *, options, mesh):
+    """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each.
+
+    Every device of `mesh` runs its own chunk (`shard_map` over the particle axis: each device
+    holds its block of the pool and of the buffers, its own count, first index and next
+    particle; the devices never communicate). `config` (not donated) holds the constants; the
+    pool and buffers are donated. `check_every` is traced (a loop bound), so the default that
+    depends on max_steps never recompiles.
+    """
+    constants, counts, first_indices = config
+    arrays, static = eqx.partition(constants, eqx.is_array)
+    sharded, replicated = P(PARTICLE_AXIS), P()
+
+    def advance_block(arrays, count, first_index, slots, buffers, next_particle, num_rounds,
+                      check_every):
+        constants = eqx.combine(arrays, static)
+        slots, buffers, next_particle = advance_chunk(
+            constants, count[0], first_index[0], slots, buffers, next_particle[0], num_rounds,
+            check_every, options,
+        )
+        return slots, buffers, next_particle[None]
+
+    return jax.shard_map(
+        advance_block, mesh=mesh,
+        in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated),
+        out_specs=sharded, check_vma=False,
+    )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, check_every)
+
+
+def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_every, options,
+             bar, mesh):
+    """Runs one chunk per device of `mesh` (`counts[i]` particles from `first_indices[i]`, 0 for
+    an idle device); returns the host buffers, one block of `capacity` rows per device."""
+    num_devices = len(counts)
+    num_slots = min(pool, next_power_of_two(max(counts)))
+    sharded, replicated = NamedSharding(mesh, P(PARTICLE_AXIS)), NamedSharding(mesh, P())
+    slots = empty_slots(num_devices * num_slots, config[2])
+    buffers = empty_buffers(num_devices * capacity, dim, dtype)
+    counts = np.array(counts, np.int32)
+    per_device = (jnp.asarray(counts), jnp.asarray(first_indices, jnp.uint32))
+    # Commit everything, so that the first call and the later ones (which get committed outputs
+    # back) share one compilation.
+    wave_config = (jax.device_put(config, replicated), *jax.device_put(per_device, sharded))
+    slots, buffers, next_particle = jax.device_put(
+        (slots, buffers, jnp.zeros(num_devices, jnp.int32)), sharded
+    )
+    finished_before = 0
+    while True:
+        # About 2^24 slot-steps per device per call between progress updates.
+        loop_bounds = jax.device_put(
+            (jnp.int32(max(1, 2**24 // (num_slots * check_every))), jnp.int32(check_every)),
+            replicated,
+        )
+        slots, buffers, next_particle = advance(
+            wave_config, slots, buffers, next_particle, *loop_bounds, options=options, mesh=mesh
+        )
+        running = np.asarray(
+            jnp.sum((slots.status == RUNNING).reshape(num_devices, num_slots), axis=1)
+        )
+        started = np.asarray(next_particle)
+        finished = int(started.sum() - running.sum())
+        bar.update(finished - finished_before)
+        finished_before = finished
+        all_started = np.array_equal(started, counts)
+        if all_started and not running.any():
+            return jax.device_get(buffers)
+        # Tail: once every particle has started, shrink the pool 16-fold whenever it is 1/16
+        # busy, so stragglers do not drag the full pool (at most three pool sizes compile).
+        smaller = num_slots // SHRINK_FACTOR
+        if all_started and smaller >= MINIMUM_SLOTS and running.max() <= smaller:
+            num_slots = smaller
+            slots = jax.device_put(shrink(slots, num_slots, num_devices), sharded)

@@ -1,0 +1,161 @@
+"""The working pool: slots stepped in lockstep, harvested and refilled.
+
+A fixed pool of `num_slots` slots is stepped in lockstep (the particle process's pure
+single-particle `step`, vmapped, inside a loop); every `check_every` steps the slots whose
+particle has finished are written into the chunk's result buffers and refilled with the next
+particles of the chunk. The work is close to the sum of the escape steps, not N times the
+longest one. Nothing here depends on which kind of particle process it steps.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .._fused import coordinate_all
+from .._particle import CENSORED, DIVERGED, EMPTY, ESCAPED, RUNNING
+
+
+class Slots(NamedTuple):
+    """The working pool, one row per slot."""
+
+    state: object  # pytree, leaves (num_slots, ...): the particle process's state
+    particle: jax.Array  # shape=(num_slots,), int32: index within the chunk; -1 if empty
+    step: jax.Array  # shape=(num_slots,), int32: steps taken by that particle
+    status: jax.Array  # shape=(num_slots,), int8: RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED + k
+
+
+class Buffers(NamedTuple):
+    """Per-particle results of one chunk."""
+
+    step: jax.Array  # shape=(chunk,), int32
+    status: jax.Array  # shape=(chunk,), int8
+    position: jax.Array  # shape=(chunk, dim)
+
+
+def final_status(outside, new_step, max_steps, new_state):
+    """The status after a step: the first criterion that holds wins; a non-finite state is
+    DIVERGED whatever the criteria say; CENSORED at max_steps."""
+    new_status = jnp.where(new_step >= max_steps, CENSORED, RUNNING).astype(jnp.int8)
+    for index in reversed(range(len(outside))):  # reversed, so the first one overrides
+        new_status = jnp.where(outside[index], ESCAPED + index, new_status).astype(jnp.int8)
+    finite = [coordinate_all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_state)]
+    return jnp.where(coordinate_all(jnp.stack(finite)), new_status, DIVERGED).astype(jnp.int8)
+
+
+def slot_step(process, criteria, keys, dt, max_steps, options, first_index):
+    """The step of one slot: (state, particle, step, status) -> same. Only running slots move;
+    finished ones keep their final state, step and status."""
+
+    def step_one(state, particle, step, status):
+        running = status == RUNNING
+        new_state, outside = process.step(
+            state, keys, first_index + particle.astype(jnp.uint32), step, dt, criteria, options,
+            running=running,
+        )
+        new_status = final_status(outside, step + 1, max_steps, new_state)
+        step = step + running.astype(step.dtype)
+        return new_state, particle, step, jnp.where(running, new_status, status)
+
+    return step_one
+
+
+def harvest_and_refill(slots, buffers, positions, initial_state, next_particle, count):
+    """Write finished slots into the buffers, then start the next particles in free slots."""
+    finished = (slots.status != RUNNING) & (slots.particle >= 0)
+    chunk = buffers.step.shape[0]
+    target = jnp.where(finished, slots.particle, chunk)  # out of range: dropped
+    buffers = Buffers(
+        buffers.step.at[target].set(slots.step, mode="drop"),
+        buffers.status.at[target].set(slots.status, mode="drop"),
+        buffers.position.at[target].set(positions, mode="drop"),
+    )
+    free = slots.status != RUNNING
+    new_particle = next_particle + jnp.cumsum(free, dtype=jnp.int32) - 1
+    assign = free & (new_particle < count)
+
+    def refill(initial, current):
+        return jnp.where(assign.reshape((-1,) + (1,) * initial.ndim), initial, current)
+
+    slots = Slots(
+        jax.tree.map(refill, initial_state, slots.state),
+        jnp.where(assign, new_particle, jnp.where(free, -1, slots.particle)),
+        jnp.where(assign, 0, slots.step),
+        jnp.where(assign, RUNNING, jnp.where(free, EMPTY, slots.status)).astype(jnp.int8),
+    )
+    next_particle = jnp.minimum(next_particle + jnp.sum(free, dtype=jnp.int32), count)
+    return slots, buffers, next_particle
+
+
+def advance_chunk(constants, count, first_index, slots, buffers, next_particle, num_rounds,
+                  check_every, options):
+    """Up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each, on one
+    device: its block of the pool works through its own chunk."""
+    process, criteria, initial_state, keys, dt, max_steps = constants
+    step_all = jax.vmap(slot_step(process, criteria, keys, dt, max_steps, options, first_index))
+    steps_per_iteration = type(process).steps_per_iteration
+
+    def step_body(_, slots):
+        for _step in range(steps_per_iteration):
+            slots = Slots(*step_all(*slots))
+        return slots
+
+    def round_body(carry):
+        slots, buffers, next_particle, round_index = carry
+        # With several steps per iteration check_every is rounded up (harvests do not change
+        # any number).
+        iterations = -(-check_every // steps_per_iteration)
+        slots = lax.fori_loop(0, iterations, step_body, slots)
+        positions = jax.vmap(process.position)(slots.state)
+        slots, buffers, next_particle = harvest_and_refill(
+            slots, buffers, positions, initial_state, next_particle, count
+        )
+        return slots, buffers, next_particle, round_index + 1
+
+    def not_done(carry):
+        slots, _, next_particle, round_index = carry
+        busy = jnp.any(slots.status == RUNNING) | (next_particle < count)
+        return busy & (round_index < num_rounds)
+
+    slots, buffers, next_particle, _ = lax.while_loop(
+        not_done, round_body, (slots, buffers, next_particle, jnp.int32(0))
+    )
+    return slots, buffers, next_particle
+
+
+def empty_slots(num_slots, initial_state):
+    return Slots(
+        jax.tree.map(lambda leaf: jnp.zeros((num_slots,) + leaf.shape, leaf.dtype), initial_state),
+        jnp.full((num_slots,), -1, jnp.int32),
+        jnp.zeros((num_slots,), jnp.int32),
+        jnp.full((num_slots,), EMPTY, jnp.int8),
+    )
+
+
+def empty_buffers(size, dim, dtype):
+    return Buffers(
+        jnp.zeros(size, jnp.int32), jnp.full(size, EMPTY, jnp.int8), jnp.zeros((size, dim), dtype)
+    )
+
+
+def shrink(slots, num_slots, num_blocks=1):
+    """Keep the running slots only, in `num_blocks` blocks of `num_slots` rows (one block per
+    device, each keeping its own slots; on the host: the number kept changes every time, and
+    device operations would compile anew for each)."""
+    slots = jax.device_get(slots)
+    old_size = slots.status.shape[0] // num_blocks
+    fresh = jax.device_get(
+        empty_slots(num_blocks * num_slots, jax.tree.map(lambda leaf: leaf[0], slots.state))
+    )
+    keep = [block * old_size + np.flatnonzero(slots.status[block * old_size:][:old_size]
+                                              == RUNNING) for block in range(num_blocks)]
+
+    def move(empty, full):
+        empty = np.array(empty)
+        for block, rows in enumerate(keep):
+            empty[block * num_slots:][: rows.size] = full[rows]
+        return empty
+
+    return jax.tree.map(move, fresh, slots)
