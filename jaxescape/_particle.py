@@ -18,6 +18,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._fused import coordinate_all
+
 
 # Slot and particle statuses; an escape through criterion k has status ESCAPED + k.
 RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
@@ -79,11 +81,14 @@ class AbstractParticleProcess(eqx.Module):
         - `step`: the number of steps it has taken (int32); its noise counter.
         - `dt`: the time step; `criteria`: the escape criteria; `options`: `StepOptions`.
         - `running`: a boolean scalar, or None. A particle that is not running must come back
-          with its state unchanged.
+          with its state unchanged (`keep_running`).
 
-        **Returns:** `(new_state, outside)`: `outside[k]` is True when the particle has left
-        through criterion k during this step (crossings between the iterates included, at most
-        one credited per step, see `credit_crossing`).
+        **Returns:** `(new_state, outside, finite)`: `outside[k]` is True when the particle has
+        left through criterion k during this step (crossings between the iterates included, at
+        most one credited per step, see `credit_crossing`); `finite` is False when the new
+        state is not finite (the particle diverged; `all_finite`). Where the selection of the
+        kept state and the finiteness test go is the process's choice: it changes what XLA
+        fuses, not the numbers.
         """
 
     def initial_state(self, position: jax.Array):
@@ -126,6 +131,12 @@ def credit_crossing(outside: list, probabilities: list | None, uniform) -> list:
     credited = jnp.arange(len(probabilities)) == jnp.argmax(stacked)
     credited = credited & (uniform < 1 - no_crossing)
     return [each | crossed for each, crossed in zip(outside, credited)]
+
+
+def all_finite(state) -> jax.Array:
+    """True when every entry of every leaf of `state` is finite."""
+    finite = [coordinate_all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(state)]
+    return coordinate_all(jnp.stack(finite))
 
 
 def keep_running(running, new_state, state):

@@ -17,7 +17,13 @@ import scipy.linalg
 
 from .. import _noise
 from .._landscapes import AbstractLandscape
-from .._particle import AbstractParticleProcess, StepOptions, credit_crossing
+from .._particle import (
+    AbstractParticleProcess,
+    StepOptions,
+    all_finite,
+    credit_crossing,
+    keep_running,
+)
 from .euler_maruyama import escape_step
 
 
@@ -82,9 +88,10 @@ class AbstractDynamics(AbstractParticleProcess):
             options.noise, running=running if select_first else None,
         )
         outside = credit_crossing(outside, probabilities, uniform)
-        if running is not None and not select_first:
-            new_state = jnp.where(running, new_state, state)
-        return new_state, outside
+        finite = all_finite(new_state)  # in higher dimensions, of the position before the
+        if running is not None and not select_first:  # selection: XLA fuses it better
+            new_state = keep_running(running, new_state, state)
+        return new_state, outside, finite
 
     def linearised_covariance(self, position: jax.Array) -> np.ndarray:
         """Covariance C of the stationary law of the SDE linearised at `position` (an

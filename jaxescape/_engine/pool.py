@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._fused import coordinate_all
 from .._particle import CENSORED, DIVERGED, EMPTY, ESCAPED, RUNNING
 
 
@@ -35,14 +34,13 @@ class Buffers(NamedTuple):
     position: jax.Array  # shape=(chunk, dim)
 
 
-def final_status(outside, new_step, max_steps, new_state):
+def final_status(outside, finite, new_step, max_steps):
     """The status after a step: the first criterion that holds wins; a non-finite state is
     DIVERGED whatever the criteria say; CENSORED at max_steps."""
     new_status = jnp.where(new_step >= max_steps, CENSORED, RUNNING).astype(jnp.int8)
     for index in reversed(range(len(outside))):  # reversed, so the first one overrides
         new_status = jnp.where(outside[index], ESCAPED + index, new_status).astype(jnp.int8)
-    finite = [coordinate_all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_state)]
-    return jnp.where(coordinate_all(jnp.stack(finite)), new_status, DIVERGED).astype(jnp.int8)
+    return jnp.where(finite, new_status, DIVERGED).astype(jnp.int8)
 
 
 def slot_step(process, criteria, keys, dt, max_steps, options, first_index):
@@ -51,11 +49,11 @@ def slot_step(process, criteria, keys, dt, max_steps, options, first_index):
 
     def step_one(state, particle, step, status):
         running = status == RUNNING
-        new_state, outside = process.step(
+        new_state, outside, finite = process.step(
             state, keys, first_index + particle.astype(jnp.uint32), step, dt, criteria, options,
             running=running,
         )
-        new_status = final_status(outside, step + 1, max_steps, new_state)
+        new_status = final_status(outside, finite, step + 1, max_steps)
         step = step + running.astype(step.dtype)
         return new_state, particle, step, jnp.where(running, new_status, status)
 

@@ -19,7 +19,13 @@ import numpy as np
 import optax
 
 from .. import _noise
-from .._particle import AbstractParticleProcess, StepOptions, keep_running, previous_power_of_two
+from .._particle import (
+    AbstractParticleProcess,
+    StepOptions,
+    all_finite,
+    keep_running,
+    previous_power_of_two,
+)
 from .data import Dataset
 from .models import AbstractModel
 from .permutation import mix, permuted_index
@@ -220,7 +226,7 @@ class MinibatchSGD(AbstractParticleProcess):
         outside = [criterion.is_outside(position) for criterion in criteria]
         if running is not None:
             new_state = keep_running(running, new_state, state)
-        return new_state, outside
+        return new_state, outside, all_finite(new_state)
 
     def splitting_process(self, position: jax.Array) -> "PackedSGD":
         """The packed particle that splitting stores and clones (see `PackedSGD`)."""
@@ -298,6 +304,7 @@ class PackedSGD(AbstractParticleProcess):
         new_state = self.pack(self.sgd.update(self.unpack(state), keys, identity, step))
         position = self.position(new_state)
         outside = [criterion.is_outside(position) for criterion in criteria]
+        finite = all_finite(new_state)
         if running is not None:
-            new_state = jnp.where(running, new_state, state)
-        return new_state, outside
+            new_state = keep_running(running, new_state, state)
+        return new_state, outside, finite

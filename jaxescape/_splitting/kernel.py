@@ -39,13 +39,12 @@ MAX_SEGMENT_ID = 2**32 - 1
 def _step_and_escape(process, criteria, keys, identity, age, y, dt, crossing_correction):
     """One step of one job: (new state, escaped and finite, finite). The escape set is entered
     if any criterion holds or (SDEs) the path crossed one between the steps."""
-    y_new, outside_each = process.step(
+    y_new, outside_each, finite = process.step(
         y, keys, identity, age, dt, criteria, StepOptions(crossing_correction)
     )
     outside = jnp.zeros((), bool)
     for criterion_outside in outside_each:
         outside = outside | criterion_outside
-    finite = jnp.all(jnp.isfinite(y_new))
     return y_new, outside & finite, finite
 
 
