@@ -70,7 +70,7 @@ class OutsideBall(AbstractEscapeCriterion):
 
 
 class LossAbove(AbstractEscapeCriterion):
-    """Escaped once L(y) >= threshold (Mori et al.'s criterion, THEORY.md §3.5)."""
+    """Escaped once L(y) >= threshold (Mori et al.'s criterion, docs/THEORY.md §3.5)."""
 
     landscape: AbstractLandscape
     threshold: jax.Array = eqx.field(converter=_array)
@@ -100,7 +100,7 @@ def past_saddle(landscape: AbstractLandscape, distance=None) -> HalfSpace:
     """Hyperplane normal to the escape direction, `distance` beyond the saddle.
 
     The default distance is half the minimum–saddle distance. Kramers' 2π prefactor needs the
-    absorbing plane well past the barrier top; exactly at it the mean time halves (THEORY.md §1.5).
+    absorbing plane well past the barrier top; exactly at it the time halves (docs/THEORY.md §1.5).
     """
     direction = landscape.escape_direction()
     saddle = landscape.saddle()

@@ -236,7 +236,7 @@ class StyblinskiTang(AbstractLandscape):
 
     $f(x) = \tfrac12\sum_i (x_i^4 - 16x_i^2 + 5x_i)$. Rescaling the argument multiplies every
     Hessian by k and keeps every barrier (25.225 per coordinate from the local minimum at
-    x = 2.7468/√k, 39.362 from the global one), as Xie et al. need (THEORY.md §2.7). Particles
+    x = 2.7468/√k, 39.362 from the global one), as Xie et al. need (docs/THEORY.md §2.7). Particles
     start at the all-local minimum and escape along `escape_coordinate` through
     x = 0.15673/√k towards the global minimum −2.9035/√k. `loss_scale` multiplies f.
     """

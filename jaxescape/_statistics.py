@@ -58,7 +58,7 @@ def _validate(times: np.ndarray, censored: np.ndarray | None) -> tuple[np.ndarra
 def mean_escape_time(
     times: np.ndarray, censored: np.ndarray | None = None
 ) -> tuple[float, float]:
-    """Sample mean escape time and its standard error (THEORY.md §1.7).
+    """Sample mean escape time and its standard error (docs/THEORY.md §1.7).
 
     ``mean = Σ t_i / n`` and ``standard_error = std(t, ddof=1) / sqrt(n)`` (NaN when ``n == 1``).
     Assumes every particle escaped: the mean of censored times is biased low.
@@ -81,7 +81,7 @@ def mean_escape_time(
 def exponential_rate_mle(
     times: np.ndarray, censored: np.ndarray | None = None, confidence: float = 0.95
 ) -> RateEstimate:
-    """Maximum-likelihood exponential escape rate under right censoring (THEORY.md §1.7).
+    """Maximum-likelihood exponential escape rate under right censoring (docs/THEORY.md §1.7).
 
     With ``k`` escaped particles and total exposure ``S = Σ_i t_i`` (censored particles count with
     their censoring time), the log-likelihood is ``ℓ(κ) = k log κ − κ S`` and ``κ̂ = k / S``. The

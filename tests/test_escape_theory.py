@@ -62,7 +62,7 @@ def test_laplace_with_constant_diffusion_is_kramers(temperature):
     assert laplace == pytest.approx(kramers_time(0.25, 2.0, 1.0, temperature), rel=1e-6)
     assert laplace_exponent(quartic_gradient, constant(temperature), -1.0, 0.0) == pytest.approx(
         0.25 / temperature, rel=1e-9)
-    # THEORY.md §1.5 [V-num]: exact / Kramers = 1.107, 1.054, 1.034 for T = 0.05, 0.03, 0.02.
+    # docs/THEORY.md §1.5 [V-num]: exact / Kramers = 1.107, 1.054, 1.034 for T = 0.05, 0.03, 0.02.
     ratio = math.exp(exact_log_time(quartic_gradient, constant(temperature)) - math.log(laplace))
     expected = {0.05: 1.107, 0.03: 1.054, 0.02: 1.034}[temperature]
     assert ratio == pytest.approx(expected, abs=0.01)
@@ -78,7 +78,7 @@ def test_xie_constant_hessian_exponent_and_time_against_quadrature():
     predicted = xie_sgd_escape_time(0.25, H_A, 1.0, learning_rate, batch)
     assert predicted == pytest.approx(kramers_time(0.25, H_A, 1.0, diffusion), rel=1e-9)
     ratio = math.exp(exact_log_time(quartic_gradient, constant(diffusion)) - math.log(predicted))
-    assert ratio == pytest.approx(1.107, abs=0.01)  # D = 0.05: THEORY.md §1.5's Kramers ratio
+    assert ratio == pytest.approx(1.107, abs=0.01)  # D = 0.05: docs/THEORY.md §1.5's Kramers ratio
 
 
 @pytest.mark.parametrize("learning_rate", [0.1, 0.05, 0.025])
@@ -94,7 +94,7 @@ def test_xie_local_hessian_exponent_is_exact_with_path_fraction(learning_rate):
     exponent = xie_sgd_exponent(BARRIER, H_A, H_B, learning_rate, batch, fraction)
     assert exponent == pytest.approx(
         laplace_exponent(valley_gradient, diffusion, 0.0, SADDLE, num_points=400_001), rel=1e-5)
-    # The Itô prefactor is 2π/H_a (exact/prediction 1.01–1.15 in THEORY.md); Xie's recalled
+    # The Itô prefactor is 2π/H_a (exact/prediction 1.01–1.15, docs/THEORY.md §2.5); Xie's recalled
     # 2π/|H_b| differs from it by the factor H_a/|H_b| = 2.
     exact = exact_log_time(valley_gradient, diffusion, 0.0, 1.5 * SADDLE, -3.0)
     ito = xie_sgd_escape_time(BARRIER, H_A, H_B, learning_rate, batch, fraction, prefactor="ito")
@@ -144,7 +144,7 @@ def tilted_quartic(curvature=2.0, asymmetry=2.0, barrier=1.0):
 
 @pytest.mark.parametrize(("minimum_loss", "batch"), [(0.05, 1.0), (0.02, 1.0), (0.05, 2.0)])
 def test_mori_eq16_against_quadrature(minimum_loss, batch):
-    """THEORY.md §3.4 [V-num]: exact MFPT × κ(eq. 16) = 0.95–0.98 (η = 0.1, h* = 2, |h^s| = 1)."""
+    """docs/THEORY.md §3.4: exact MFPT × κ(eq. 16) = 0.95–0.98 (η = 0.1, h* = 2, |h^s| = 1)."""
     learning_rate, curvature = 0.1, 2.0
     loss, gradient, saddle = tilted_quartic(curvature, 2.0, 1.0)
 
@@ -241,7 +241,7 @@ def test_mori_threshold_time_has_the_power_law_exponent_at_large_thresholds(dime
 @pytest.mark.parametrize(("learning_rate", "kappa", "sigma"),
                          [(0.1, 1.0, 0.01), (0.1, 2.0, 0.005), (0.05, 1.0, 0.02)])
 def test_meng_power_law_against_quadrature(learning_rate, kappa, sigma):
-    """THEORY.md §4.4 [V-num]: exact / prediction = 0.94–0.985 for these parameters."""
+    """docs/THEORY.md §4.4 [V-num]: exact / prediction = 0.94–0.985 for these parameters."""
     loss, gradient, saddle = tilted_quartic(2.0, 2.0, 1.0)
 
     def diffusion(u):

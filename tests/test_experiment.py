@@ -83,7 +83,7 @@ def test_plan_levels_uses_the_quadrature_and_kramers():
         assert plan["kramers_time"] == pytest.approx(
             2 * math.pi / math.sqrt(4.0 * 2.0) * math.exp(1.0 / temperature), rel=1e-5
         )
-    # ΔL/T = 50: the exact time approaches Kramers' (THEORY.md §1.5).
+    # ΔL/T = 50: the exact time approaches Kramers' (docs/THEORY.md §1.5).
     assert plans[1]["exact_mfpt"] / plans[1]["kramers_time"] == pytest.approx(1.0077, abs=1e-3)
 
 

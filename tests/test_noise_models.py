@@ -141,7 +141,7 @@ def test_mori_noise_is_proportional_to_sqrt_loss_along_a_ray():
 
 
 def test_mori_is_meng_with_sigma_2hL_over_B_and_kappa_h_over_B():
-    """THEORY.md §4.4: D = ηh*L/B is Meng's D with σ = 2h*L*/B, κ = h*/B (same steps)."""
+    """docs/THEORY.md §4.4: D = ηh*L/B is Meng's D with σ = 2h*L*/B, κ = h*/B (same steps)."""
     minimum_loss, batch, learning_rate = 0.3, 2.0, 0.1
     landscape = LossOffset(double_well(), minimum_loss)
     curvature = 2.0

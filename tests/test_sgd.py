@@ -27,7 +27,7 @@ def one_step(batch_size, replacement, num_particles=200_000):
 
 
 def exact_noise_trace(batch_size, replacement):
-    """tr Σ for the minibatch gradient noise (THEORY.md §1.1)."""
+    """tr Σ for the minibatch gradient noise (docs/THEORY.md §1.1)."""
     inputs, targets = np.asarray(DATA.inputs, np.float64), np.asarray(DATA.targets, np.float64)
     gradients = inputs * (inputs @ np.asarray(START, np.float64) - targets)[:, None]
     n = len(targets)
@@ -94,7 +94,7 @@ def wu_toy(batch_size):
 
 
 def test_wu_toy_example_sgd_leaves_the_sharp_minimum_and_gd_stays():
-    """THEORY.md §5.4: at x = 1, a = 2 < 2/η but (1 − ηa)² + η²s² = 1.75 > 1."""
+    """docs/THEORY.md §5.4: at x = 1, a = 2 < 2/η but (1 − ηa)² + η²s² = 1.75 > 1."""
     start = jnp.array([1 + 1e-5])
     criterion = jxe.OutsideBall(jnp.array([1.0]), 0.5)
     sgd = jxe.simulate(wu_toy(1), criterion, start, jax.random.key(0), num_particles=1000,

@@ -1,7 +1,7 @@
 """Real SGD against its exact-covariance SDE, Meng's added-noise transformation, the reproduction.
 
 Statistical bounds are in standard errors (SE) of the simulated mean against exact targets: the
-quadrature of the SDE (THEORY.md §1.4), plus, where stated, the discrete-monitoring allowance
+quadrature of the SDE (docs/THEORY.md §1.4), plus, where stated, the discrete-monitoring allowance
 (SGD is only looked at every iteration: an exit at b acts as if at b + 0.5826·η·√Σ(b), Broadie,
 Glasserman & Kou 1997), computed by the same quadrature. Fixed keys: the tests are deterministic.
 """
@@ -28,7 +28,7 @@ START = jnp.array([0.7, -0.4])
 
 @pytest.mark.parametrize("replacement", [True, False])
 def test_exact_covariance_matches_the_minibatch_formula(replacement):
-    """Σ = p(mean g gᵀ − ḡḡᵀ), p = 1/B or (n − B)/(B(n − 1)) (THEORY.md §1.1); drift −∇L."""
+    """Σ = p(mean g gᵀ − ḡḡᵀ), p = 1/B or (n − B)/(B(n − 1)) (docs/THEORY.md §1.1); drift −∇L."""
     batch_size, n = 4, 20
     sde = MinibatchNoiseSDE(MODEL, DATA, 0.3, batch_size, replacement=replacement)
     inputs, targets = np.asarray(DATA.inputs, np.float64), np.asarray(DATA.targets, np.float64)

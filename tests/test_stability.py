@@ -1,4 +1,4 @@
-"""Wu, Ma & E's sharpness, non-uniformity and stability condition (THEORY.md §5)."""
+"""Wu, Ma & E's sharpness, non-uniformity and stability condition (docs/THEORY.md §5)."""
 
 import itertools
 

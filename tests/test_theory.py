@@ -68,7 +68,7 @@ def test_ornstein_uhlenbeck_against_scipy_double_integral():
 )
 def test_kramers_ratios_of_theory_section_1_5(diffusion, beyond, at_saddle):
     kramers = kramers_time(0.25, 2.0, 1.0, diffusion)
-    # THEORY.md §1.5 numbers: absorbing at the next minimum x = 1, reflecting far left.
+    # docs/THEORY.md §1.5 numbers: absorbing at the next minimum x = 1, reflecting far left.
     to_next_minimum = mfpt_quadrature(double_well_drift, constant(diffusion), -1.0, -3.0, 1.0)
     assert round(to_next_minimum / kramers, 3) == beyond
     to_barrier_top = mfpt_quadrature(double_well_drift, constant(diffusion), -1.0, -3.0, 0.0)

@@ -1,10 +1,10 @@
 r"""SGD noise models of the source papers: Itô SDEs $d\theta = -\nabla L\,dt + \sqrt{2D}\,dW$.
 
 Every model is the continuous-time limit of SGD with learning rate η in the time unit $t = \eta k$
-(k = iterations; THEORY.md §1.2): an SDE escape time τ is τ/η SGD iterations. They differ only in
+(k = iterations; docs/THEORY.md §1.2): an SDE escape time τ is τ/η iterations. They differ only in
 the diffusion matrix D(θ):
 
-| model | $D(\theta)$ | source (THEORY.md) |
+| model | $D(\theta)$ | source (docs/THEORY.md) |
 |---|---|---|
 | `XieSGDNoise` | $\frac{\eta}{2B}H^*$ or $\frac{\eta}{2B}|H(\theta)|_f$ | Xie, §2.2 [V-abs]/[R] |
 | `MoriLossNoise` | $\frac{\eta}{B}L(\theta)\,H^*$ | Mori eq. (13), §3.3 [V-text] |
@@ -56,7 +56,7 @@ def _check(name: str, value, *, lower: float = 0.0, inclusive: bool = False, upp
 class QuadraticLandscape(AbstractLandscape):
     r"""Quadratic loss $L = \frac12(\theta - \theta^*)^{\rm T}H(\theta - \theta^*) + L^*$.
 
-    Mori's Fig. 3 test problem (THEORY.md §3.5): least squares on Gaussian data has this loss
+    Mori's Fig. 3 test problem (docs/THEORY.md §3.5): least squares on Gaussian data has this loss
     exactly, with $H = X^{\rm T}X/N$ and $L^* > 0$ the residual loss. It has no saddle.
 
     Args:
@@ -132,7 +132,7 @@ class LossOffset(AbstractLandscape):
 
 
 class PiecewiseQuadraticValley(AbstractLandscape):
-    r"""1-D $C^1$ valley made of quadratic pieces: Xie's path-parameter geometry (THEORY.md §2.5).
+    r"""1-D $C^1$ valley of quadratic pieces: Xie's path-parameter geometry (docs/THEORY.md §2.5).
 
     $L = \frac12 H_a x^2$ up to $x_1$ (it climbs a fraction α of the barrier there), a concave
     middle piece of constant curvature $-c$, and the barrier cap $L = \Delta L - \frac12|H_b|
@@ -244,7 +244,7 @@ def _minimum_hessian(landscape: AbstractLandscape) -> jax.Array:
 
 
 class XieSGDNoise(AbstractDynamics):
-    r"""Xie et al.'s SGD diffusion: $D = \frac{\eta}{2B}H$ (THEORY.md §2.2).
+    r"""Xie et al.'s SGD diffusion: $D = \frac{\eta}{2B}H$ (docs/THEORY.md §2.2).
 
     $d\theta = -\nabla L\,dt + \sqrt{2D}\,dW$ with, by `hessian`:
 
@@ -342,7 +342,7 @@ class XieSGDNoise(AbstractDynamics):
 class MoriLossNoise(AbstractDynamics):
     r"""Mori et al.'s loss-proportional SGD noise: $D(\theta) = \frac{\eta}{B}L(\theta)\,H^*$.
 
-    The Itô SDE (13) of Mori et al. (THEORY.md §3.3, [V-text]),
+    The Itô SDE (13) of Mori et al. (docs/THEORY.md §3.3, [V-text]),
     $d\theta = -\nabla L\,dt + \sqrt{\frac{2\eta L(\theta)}{B}H(\theta^*)}\,dW$, from
     $\Sigma \approx \frac{2L}{B}H^*$ (eq. 6 with the 1/(NB) OCR typo corrected to 1/B, §3.2).
     Stationary law $\propto L^{-(1 + B/(\eta h^*))}$ for isotropic $H^* = h^*I$ (eq. 18). Needs
@@ -402,7 +402,7 @@ class MoriLossNoise(AbstractDynamics):
 class MengPowerLawNoise(AbstractDynamics):
     r"""Meng et al.'s power-law dynamic, $D(\theta) = \frac\eta2(\sigma + 2\kappa[L(\theta)-L^*])$.
 
-    THEORY.md §4.2: the SGD covariance is quadratic in the state near a minimum,
+    docs/THEORY.md §4.2: the SGD covariance is quadratic in the state near a minimum,
     $C(w) = \sigma_g + \kappa h (w - w^*)^2 = \sigma + 2\kappa[L(w) - L^*]$ for a quadratic valley
     (parameterisation [R]), and $D = \eta C/2$. With `hessian_aligned=False` the noise is isotropic,
     $D = \frac\eta2 C(\theta) I$; with `hessian_aligned=True` it is $D = \frac\eta2 C(\theta)H^*$

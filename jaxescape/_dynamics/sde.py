@@ -3,7 +3,7 @@ r"""Dynamics: Itô SDEs $dy = f(t, y)\,dt + g(t, y)\,dW$ for one particle y of s
 `noise_kind()` says how the diffusion acts: "diagonal" (g has shape (dim,), multiplied
 elementwise with dW of shape (dim,)) or "matrix" (g has shape (dim, noise_dim), multiplied
 with dW of shape (noise_dim,)). Time t is the SDE time; for SGD-derived dynamics
-t = η·iterations (THEORY.md §1.2).
+t = η·iterations (docs/THEORY.md §1.2).
 """
 
 import abc
@@ -165,7 +165,7 @@ def _check_positive(name: str, value) -> None:
 class OverdampedLangevin(AbstractDynamics):
     r"""Gradient descent with white noise: $dy = -\nabla L(y)\,dt + \sqrt{2T}\,dW$.
 
-    Stationary law Gibbs $\propto e^{-L/T}$ (THEORY.md §1.2, Mori eq. 5). `temperature` is the
+    Stationary law Gibbs $\propto e^{-L/T}$ (docs/THEORY.md §1.2, Mori eq. 5). `temperature` is the
     constant diffusion coefficient D = T > 0.
     """
 

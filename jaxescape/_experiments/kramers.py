@@ -4,7 +4,7 @@ For each temperature T, `config.particles` overdamped Langevin particles
 $dx = -L'(x)\,dt + \sqrt{2T}\,dW$ start at the minimum and run until they cross the hyperplane
 `past_saddle(landscape)` (half the minimum–saddle distance beyond the barrier top). The simulated
 mean first-passage time is compared with the exact 1-D quadrature for the same dynamics and the
-same absorbing point (THEORY.md §1.4; reflecting boundary far on the inner side) and with the
+same absorbing point (docs/THEORY.md §1.4; reflecting boundary far on the inner side) and with the
 Kramers asymptote for absorption beyond the saddle (§1.5).
 
 Results go into a run directory: `summary.json`, `escape_times.npz`, `escape_times.png` and the

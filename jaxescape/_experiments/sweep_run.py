@@ -7,7 +7,7 @@ The run directory holds
 - per point `points/point-NNNNN.json` (parameters, statistics, timing) and
   `points/point-NNNNN.npz` (raw escape steps or splitting run estimates),
 - `summary.csv` (a row per finished point), the report (`report.md`, `figures/*.png`),
-- `manifest.json` (SHA-256 of every file: the commit point; see `_store.py`).
+- `manifest.json` (SHA-256 of every file: the commit point; see `store.py`).
 
 Point i of a sweep uses the key `fold_in(key(seed), i)`. A point is committed (files, CSV,
 manifest) with Ctrl-C held back, so an interrupted sweep keeps every finished point; run the

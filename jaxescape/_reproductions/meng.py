@@ -1,6 +1,6 @@
 """Meng et al. (arXiv 2006.13719): the power-law dynamic, whose escape time is polynomial in the
 barrier height. `reproduce_meng` sweeps the barrier under the power-law dynamic and under constant
-noise, and the sharpness under the Hessian-aligned form (THEORY.md §4.4).
+noise, and the sharpness under the Hessian-aligned form (docs/THEORY.md §4.4).
 """
 
 import math
@@ -25,7 +25,7 @@ _MENG = {
 def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
     r"""Meng et al. (arXiv 2006.13719): power-law escape, polynomial in the barrier height.
 
-    `TiltedDoubleWell(ΔL, k, r=2)`, exit past the saddle (THEORY.md §4.4):
+    `TiltedDoubleWell(ΔL, k, r=2)`, exit past the saddle (docs/THEORY.md §4.4):
 
     1. `power_law`: `MengPowerLawNoise(η=0.1, σ=2, κ=2.5)`, ΔL swept: log τ against
        log(1 + 2κΔL/σ), predicted slope 1/(ηκ) + 1/2 = 4.5 (tolerance 5%).

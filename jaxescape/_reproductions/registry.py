@@ -4,9 +4,8 @@
 `results.json`, `results.md` and `NAME.png` into `output_dir`; it returns the summary dict.
 Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on a 2-core CPU),
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
-The experiments live in `_reproduce_xie.py`, `_reproduce_mori.py`, `_reproduce_meng.py`,
-`_reproduce_wu.py` and `_sgd_vs_sde.py`; the measurement they share (dt and 2·dt, exact
-quadrature, slope fits, output files) in `_reproduction_tools.py`.
+The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py` and `sgd_vs_sde.py`; the
+measurement they share (dt and 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
 from .meng import reproduce_meng as reproduce_meng
@@ -21,8 +20,8 @@ from .tools import SIZES as SIZES, measure_escape_time as measure_escape_time
 
 
 def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Wu, Ma & E's stability with real SGD particles (in `_reproduce_wu.py`, which imports the
-    helpers of `_reproduction_tools.py`)."""
+    """Wu, Ma & E's stability with real SGD particles (in `wu.py`, which imports the
+    helpers of `tools.py`)."""
     from .wu import reproduce_wu as run
 
     return run(output_dir, size, seed, progress)
@@ -30,7 +29,7 @@ def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
 
 def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
     """Real SGD against its exact-covariance SDE and the papers' models, and Meng's added noise
-    (in `_sgd_vs_sde.py`, which imports the helpers of `_reproduction_tools.py`)."""
+    (in `sgd_vs_sde.py`, which imports the helpers of `tools.py`)."""
     from .sgd_vs_sde import reproduce_sgd_vs_sde as run
 
     return run(output_dir, size, seed, progress)

@@ -1,6 +1,6 @@
 r"""`jaxescape reproduce sgd-vs-sde`: real minibatch SGD against its SDEs, and Meng's added noise.
 
-1. **η sweep** (THEORY.md §1.1–1.2, §7.1). Two 1-D problems: Mori's linear regression
+1. **η sweep** (docs/THEORY.md §1.1–1.2, §7.1). Two 1-D problems: Mori's linear regression
    (`gaussian_regression_data`, n = 1000, escape = `LossAbove(TrainingLoss, c·L*)`, two-sided) and
    Meng's landscape (`MengDoubleWell` on `meng_data`, escape past the barrier top with a
    `HalfSpace`). SGD particles (`MinibatchSGD` with i.i.d. minibatches drawn with replacement,
@@ -227,7 +227,7 @@ def _rate_sweep(problem, rates, num_particles, key, progress):
             "agrees": bool(abs(tau - exact) <= 4 * standard_error + abs(shifted - exact)),
         })
     # Per-epoch reshuffling (each sample once per epoch) at the smallest η, against the SDE
-    # with the without-replacement factor p = (n − B)/(B(n − 1)) of THEORY.md §1.1.
+    # with the without-replacement factor p = (n − B)/(B(n − 1)) of docs/THEORY.md §1.1.
     learning_rate, batch_size = rows[0]["learning_rate"], rows[0]["batch_size"]
     sde = MinibatchNoiseSDE(problem["model"], problem["data"], learning_rate, batch_size)
     exact = _exact_time(sde, problem)
@@ -337,7 +337,7 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
         "sweeps": {sweep["name"]: sweep for sweep in sweeps}, "meng_noise": noise,
         "checks": checks, "all_checks_passed": all(checks.values()),
     }
-    lines = _header("SGD against its SDEs (THEORY.md §1.1–1.2, §7.1) and Meng's added noise",
+    lines = _header("SGD against its SDEs (docs/THEORY.md §1.1–1.2, §7.1) and Meng's added noise",
                     size, seed, began, [])
     for sweep in sweeps:
         lines += [f"## {sweep['name']}: {sweep['description']}", "",

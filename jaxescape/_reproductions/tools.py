@@ -1,6 +1,6 @@
-"""Measurement and output helpers shared by the reproductions (`_reproduce_*.py`, `_sgd_vs_sde.py`).
+"""Measurement and output helpers shared by the reproductions (the other modules of this folder).
 
-Every escape time is measured in SDE time t = η·iterations (THEORY.md §1.2) as the sample mean of
+Every escape time is measured in SDE time t = η·iterations (docs/THEORY.md §1.2) as the mean of
 N particles started at the minimum, run at step dt and at 2·dt. The 2·dt run measures the
 discretisation bias of the dt run: τ_2dt − τ_dt for `HalfSpace` exits (Brownian-bridge corrected,
 weak order 1), (τ_2dt − τ_dt)/(√2 − 1) for `LossAbove` exits (no bridge correction: O(√dt)); for

@@ -1,6 +1,6 @@
 """Xie, Sato, Sugiyama (ICLR 2021): SGD escapes sharp minima exponentially fast, white noise only
 polynomially. `reproduce_xie` sweeps 1-D escapes against sharpness, batch size and learning rate
-(THEORY.md §2): −log Γ is linear in 1/k under SGD noise and a power law under GLD.
+(docs/THEORY.md §2): −log Γ is linear in 1/k under SGD noise and a power law under GLD.
 """
 
 import math
@@ -27,7 +27,7 @@ _XIE = {  # particles, points per sweep, exponent range of the SGD sweeps, white
 def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     r"""Xie, Sato, Sugiyama (ICLR 2021): −log Γ linear in 1/k under SGD noise, power law under GLD.
 
-    Six sweeps of 1-D escapes (THEORY.md §2), escape = crossing `past_saddle`:
+    Six sweeps of 1-D escapes (docs/THEORY.md §2), escape = crossing `past_saddle`:
 
     1. `sharpness_sgd`: `TiltedDoubleWell(ΔL, k, r=2)` with `XieSGDNoise` (D = ηH*/(2B)),
        k ∈ [1, 2]. Exponent exactly $2B\Delta L/(\eta k)$; the Itô prefactor $2\pi/\sqrt{k|H_b|}

@@ -44,7 +44,7 @@ def gaussian_regression_data(key: jax.Array, num_samples: int, dimension: int) -
     r"""Mori's linear-regression data: $x \in \mathbb R^d$ and $y$ all i.i.d. N(0, 1).
 
     With $d \ll n$ the least-squares minimum has residual loss $L^* \approx 1/2$ and Hessian
-    eigenvalues ≈ 1 (THEORY.md §3.5).
+    eigenvalues ≈ 1 (docs/THEORY.md §3.5).
     """
     input_key, target_key = jr.split(key)
     return Dataset(
@@ -56,7 +56,7 @@ def interpolation_data(key: jax.Array, num_samples: int, dimension: int) -> Data
     r"""Realisable regression: $y = x \cdot \theta_{\rm teacher}$ exactly, so $L^* = 0$.
 
     With dimension > num_samples the model is over-parameterised and every minimum interpolates
-    (Wu, Ma & E's setting, THEORY.md §5.1).
+    (Wu, Ma & E's setting, docs/THEORY.md §5.1).
     """
     input_key, teacher_key = jr.split(key)
     inputs = jr.normal(input_key, (num_samples, dimension))

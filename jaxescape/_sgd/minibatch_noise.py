@@ -1,6 +1,6 @@
 r"""The SDE of minibatch SGD with the exact gradient-noise covariance of a finite data set.
 
-$d\theta = -\nabla L\,dt + \sqrt{\eta\,\Sigma(\theta)}\,dW$, $t = \eta k$ (THEORY.md §1.2, Mori
+$d\theta = -\nabla L\,dt + \sqrt{\eta\,\Sigma(\theta)}\,dW$, $t = \eta k$ (docs/THEORY.md §1.2, Mori
 eq. 4), with the minibatch covariance computed from all n per-sample gradients
 $g_\mu = \nabla\ell_\mu$ (§1.1, Mori eq. 8):
 

@@ -1,7 +1,7 @@
 r"""Real minibatch SGD particles: each particle is one training run on a finite data set.
 
 $\theta_{k+1} = \theta_k + {\rm update}(\nabla L_{B_k}(\theta_k))$ with
-$L_{B_k} = \frac1B\sum_{\mu\in B_k}\ell_\mu$ (THEORY.md §1.1) and the update of any optax
+$L_{B_k} = \frac1B\sum_{\mu\in B_k}\ell_\mu$ (docs/THEORY.md §1.1) and the update of any optax
 optimizer (plain SGD: $-\eta\nabla L_{B_k}$). A particle's minibatches are its own: drawn
 uniformly with replacement, or without replacement in a fresh random order every epoch
 (⌊n/B⌋ batches per epoch; the n mod B samples left over sit that epoch out). Its indices are a

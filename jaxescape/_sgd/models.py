@@ -1,6 +1,6 @@
 r"""Models as per-sample losses $\ell(\theta; x, y)$ of a flat parameter vector θ.
 
-The training loss is $L(\theta) = \frac1n\sum_\mu \ell(\theta; x_\mu, y_\mu)$ (THEORY.md §1.1).
+The training loss is $L(\theta) = \frac1n\sum_\mu \ell(\theta; x_\mu, y_\mu)$ (docs/THEORY.md §1.1).
 Parameters are flat vectors so that SGD particles share the engine's escape criteria; a model
 with structured parameters (an `eqx.nn.MLP`) unravels them inside its loss.
 """
@@ -60,7 +60,7 @@ class MengDoubleWell(AbstractModel):
 
     With $\ell_\mu(v) = (v x_\mu - y_\mu)^2$: $\ell_\mu(w - a)$ reflected,
     $L_\mu(w) = \ell_\mu(-w - a) - \ell_\mu(-a)$ for $w < 0$ and
-    $-\ell_\mu(w - a) + \ell_\mu(-a)$ for $w \ge 0$ (THEORY.md §4.5, with the mean instead of the
+    $-\ell_\mu(w - a) + \ell_\mu(-a)$ for $w \ge 0$ (docs/THEORY.md §4.5, the mean instead of the
     sum). The minimum sits at $w = -a - v^*$ and the barrier top at $a + v^*$, with
     $v^* = \overline{xy}/\overline{x^2}$; the barrier is $2\,\overline{x^2}(a + v^*)^2$ and the
     curvatures $\pm 2\overline{x^2}$ do not depend on a.
@@ -92,7 +92,7 @@ def meng_shift_for_barrier(data: Dataset, barrier) -> jax.Array:
 class MinimumOfQuadratics(AbstractModel):
     r"""$\ell(x; c) = \min(x^2,\ c\,(x - 1)^2)$ with the sample's input c (target unused).
 
-    Wu, Ma & E's toy example (THEORY.md §5.4): c = 0.1 and 1.9 give minima at x = 0
+    Wu, Ma & E's toy example (docs/THEORY.md §5.4): c = 0.1 and 1.9 give minima at x = 0
     (h = 2 for both samples, stable) and x = 1 (h = 0.2 and 3.8: a = 2, s = 1.8).
     """
 

@@ -1,7 +1,7 @@
 r"""Meng et al.'s proposal as an optax transformation: state-dependent noise for large-batch SGD.
 
 Meng et al. model the SGD noise covariance near a minimum as $C = \sigma + 2\kappa[L - L^*]$
-(THEORY.md §4.2; the proposal to add such noise to large-batch SGD is §4.1/§4.5 [V-abs], its
+(docs/THEORY.md §4.2; the proposal to add such noise to large-batch SGD is §4.1/§4.5 [V-abs], its
 exact form [R]). `loss_dependent_noise` adds to the updates
 
 $$\eta\,\sqrt{\sigma + 2\kappa\max(L_B - L^*, 0)}\;\zeta,\qquad \zeta \sim N(0, I),$$

@@ -1,4 +1,4 @@
-r"""Dynamical stability of a minimum under SGD (Wu, Ma & E 2018; THEORY.md §5).
+r"""Dynamical stability of a minimum under SGD (Wu, Ma & E 2018; docs/THEORY.md §5).
 
 At a global minimum θ* of an interpolating model (every ℓ_μ(θ*) = 0) linearised SGD is
 $\theta_{t+1} - \theta^* = (I - \frac\eta B\sum_{\mu\in B_t} H_\mu)(\theta_t - \theta^*)$. Its

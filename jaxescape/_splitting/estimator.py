@@ -87,7 +87,7 @@ probability of `HalfSpace` criteria (as in `simulate`), so the estimate targets 
 discrete-time escape time as `simulate` with `crossing_correction=True`; its distance to the
 continuous-time MFPT is the engine's O(dt) bias.
 
-**SGD particles** (`MinibatchSGD`, `_splitting_sgd.py`): a replica's step is the optimizer
+**SGD particles** (`MinibatchSGD`, `sgd.py`): a replica's step is the optimizer
 update on a minibatch drawn from the same counter, (run, segment id) as the particle index and
 the age as the step; escape is checked on the iterates (no bridge: SGD has no path between
 them), and times are in iterations (× dt if given). Replicas store the flat state [θ, optimizer
@@ -95,8 +95,8 @@ state]: stateless optimizers and floating state (momentum) are supported, intege
 (adam's count) and per-epoch shuffles (not a Markov chain in that state) are refused. Default
 levels come from the law of ξ over 512 direct SGD runs from the start, run until it settles.
 
-**Modules.** `_reaction_coordinates.py` (ξ), `_splitting_levels.py` (default A, Σ and G),
-`_splitting_kernel.py` (the compiled state machine of both phases), and this one (inputs, the
+**Modules.** `reaction_coordinates.py` (ξ), `levels.py` (default A, Σ and G),
+`kernel.py` (the compiled state machine of both phases), and this one (inputs, the
 two phases, the estimators).
 """
 

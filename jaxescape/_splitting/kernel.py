@@ -1,4 +1,4 @@
-"""The compiled kernel of adaptive multilevel splitting (`_splitting.py`; generalized AMS of
+"""The compiled kernel of adaptive multilevel splitting (`estimator.py`; generalized AMS of
 Cérou & Guyader 2007 and Bréhier et al. 2016). Jobs (loop particles, or AMS replicas of all runs)
 are stepped by a pool of working slots in lockstep (vmap of the single-particle step inside
 lax.scan); every `check_every` steps finished slots are written back, every AMS run whose

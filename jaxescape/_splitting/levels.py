@@ -1,4 +1,4 @@
-"""Default levels of adaptive multilevel splitting (`_splitting.py`) from the dynamics linearised
+"""Default levels of adaptive multilevel splitting (`estimator.py`) from the dynamics linearised
 at the start, an Ornstein–Uhlenbeck process: A = {ξ <= a_level} at the median and Σ at the 90 %
 quantile of ξ under its Gaussian stationary law, and G = 2·(span/s)² levels rounded up to a power
 of two in [128, 4096] (and within 512 MiB), with s the standard deviation of ξ under that law.

@@ -1,4 +1,4 @@
-"""Reaction coordinates ξ for adaptive multilevel splitting (`_splitting.py`; Cérou, Guyader,
+"""Reaction coordinates ξ for adaptive multilevel splitting (`estimator.py`; Cérou, Guyader,
 Lelièvre & Pommier 2011): scalars that grow from the start towards the escape set. The default
 follows the criterion: the distance along a `HalfSpace` normal, the loss increase for `LossAbove`,
 the distance from an `OutsideBall`'s center, else the distance along the landscape's escape

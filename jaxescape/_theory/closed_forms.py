@@ -1,14 +1,14 @@
 r"""Closed-form escape-time predictions of the source papers (NumPy/SciPy, no JAX).
 
-Conventions (THEORY.md §1): SDE $d\theta = -\nabla L\,dt + \sqrt{2D(\theta)}\,dW$ in the time unit
+Conventions (docs/THEORY.md §1): SDE $d\theta = -\nabla L\,dt + \sqrt{2D(\theta)}\,dW$, time unit
 $t = \eta k$ (divide a time by η for SGD iterations; multiply a rate by η for a rate per
 iteration); absorption *beyond* the saddle, where Kramers' 2π prefactor applies (absorbing exactly
 at the barrier top halves τ, §1.5). Every formula here is a low-noise asymptote: it needs an
 exponent $\int L'/D \gtrsim 5$–10 (§7.4). For exact 1-D numbers use `mfpt_quadrature` /
-`exact_mfpt` with the model's own D(θ) (§1.4). Tags in the docstrings are THEORY.md's: for [R]
+`exact_mfpt` with the model's own D(θ) (§1.4). Docstring tags are docs/THEORY.md §0's: for [R]
 formulas trust exponents and slopes, not prefactors.
 
-The constant-noise Kramers and Eyring–Kramers laws live in `_theory.py` and are reused here.
+The constant-noise Kramers and Eyring–Kramers laws live in `quadrature.py` and are reused here.
 """
 
 import math
@@ -47,7 +47,7 @@ def _exp(log_value):
 
 
 # --------------------------------------------------------------------------------------------
-# General 1-D Laplace form (THEORY.md §1.4)
+# General 1-D Laplace form (docs/THEORY.md §1.4)
 
 
 def laplace_exponent(
@@ -139,7 +139,7 @@ def laplace_escape_time(
 
 
 # --------------------------------------------------------------------------------------------
-# Xie, Sato, Sugiyama (ICLR 2021), THEORY.md §2
+# Xie, Sato, Sugiyama (ICLR 2021), docs/THEORY.md §2
 
 
 def xie_white_noise_escape_time(barrier, hessian_minimum, hessian_saddle, diffusion):
@@ -158,7 +158,7 @@ def xie_white_noise_escape_time(barrier, hessian_minimum, hessian_saddle, diffus
 def piecewise_quadratic_path_fraction(curvature_minimum, curvature_saddle):
     r"""Xie's path parameter of a $C^1$ piecewise-quadratic valley, $s = |H_b|/(H_a + |H_b|)$.
 
-    THEORY.md §2.5 [D].
+    docs/THEORY.md §2.5 [D].
 
     With $D = \eta H_{\rm loc}/(2B)$ piecewise, the exact exponent is
     $\frac{2B\Delta L}{\eta}(\frac{s}{H_a} + \frac{1-s}{|H_b|})$ with this s.
@@ -173,7 +173,7 @@ def xie_sgd_exponent(
 ):
     r"""Xie's SGD escape exponent $\frac{2B\Delta L}{\eta}(\frac{s}{H_{ae}}+\frac{1-s}{|H_{be}|})$.
 
-    THEORY.md §2.5: exponent [R] but consistent with §1.4 [D]. `path_fraction` s ∈ [0, 1] is the
+    docs/THEORY.md §2.5: exponent [R], consistent with §1.4 [D]. `path_fraction` s ∈ [0, 1] is the
     fraction of the barrier climbed with minimum-like diffusion $\eta H_{ae}/(2B)$. s = 1 (default)
     is the constant-Hessian model $D = \frac{\eta}{2B}H^*$ (exponent exactly $2B\Delta L/(\eta
     H_{ae})$, the headline $\log\tau = O(2B\Delta L/(\eta H_{ae}))$); see
@@ -231,7 +231,7 @@ def xie_sgd_escape_time(
 
 
 # --------------------------------------------------------------------------------------------
-# Mori, Ziyin, Liu, Ueda (ICML 2022), THEORY.md §3 (ICLR-2022 submission numbering)
+# Mori, Ziyin, Liu, Ueda (ICML 2022), docs/THEORY.md §3 (ICLR-2022 submission numbering)
 
 
 def mori_stationary_exponent(learning_rate, batch_size, flatness):
@@ -268,7 +268,7 @@ def mori_escape_rate(
     \frac{B}{\eta h^*})}.$$
 
     Low-noise asymptote for $D = \eta h^* L/B$, absorption beyond the saddle (the exact MFPT
-    times κ was 0.95–0.98 in THEORY.md's check). Identical to `meng_escape_time` with
+    times κ was 0.95–0.98: docs/THEORY.md §3.4). Identical to `meng_escape_time` with
     $\sigma = 2h^*L^*/B$, $\kappa_{\rm Meng} = h^*/B$ (§4.4). Multiply by η for a rate per
     iteration.
     """
@@ -375,7 +375,7 @@ def mori_loss_threshold_time(
 
 
 # --------------------------------------------------------------------------------------------
-# Meng, Gong, Chen, Ma, Liu (arXiv 2006.13719), THEORY.md §4
+# Meng, Gong, Chen, Ma, Liu (arXiv 2006.13719), docs/THEORY.md §4
 
 
 def meng_log_escape_time(
@@ -429,7 +429,7 @@ def meng_escape_time(
 def meng_power_law_slope(learning_rate, kappa, curvature_minimum=1.0, hessian_aligned=False):
     r"""Slope of log τ against $\log(1 + 2\kappa\Delta L/\sigma)$: $\frac1{\eta\kappa} + \frac12$.
 
-    THEORY.md §4.4 [D]; with `hessian_aligned`, κ is multiplied by the minimum's curvature.
+    docs/THEORY.md §4.4 [D]; with `hessian_aligned`, κ is multiplied by the minimum's curvature.
     """
     kappa = _positive("kappa", kappa)
     if hessian_aligned:

@@ -60,7 +60,7 @@ def log_mfpt_quadrature(
     absorbing: float,
     num_points: int = 200_001,
 ) -> float:
-    """Natural log of the exact 1-D mean first-passage time (THEORY.md §1.4, Gardiner §5.2.7).
+    """Natural log of the exact 1-D mean first-passage time (docs/THEORY.md §1.4, Gardiner §5.2.7).
 
     For the Itô SDE ``dx = A(x) dt + sqrt(2 D(x)) dW`` with a reflecting boundary at ``a`` and an
     absorbing boundary at ``b``::
@@ -156,7 +156,7 @@ def mfpt_quadrature(
 ) -> float:
     """Exact 1-D mean first-passage time ``T(x0)``; ``exp`` of :func:`log_mfpt_quadrature`.
 
-    Same arguments and formula (THEORY.md §1.4). Returns ``inf`` when ``T`` exceeds the float range.
+    Same arguments and formula (docs/THEORY.md §1.4). Returns ``inf`` when ``T`` overflows.
     """
     log_time = log_mfpt_quadrature(
         drift, diffusion_coefficient, start, reflecting, absorbing, num_points
@@ -179,7 +179,7 @@ def kramers_time(
     temperature: np.ndarray | float,
     absorption: str = "beyond_saddle",
 ) -> np.ndarray | float:
-    """Overdamped Kramers mean escape time (THEORY.md §1.5; Hänggi–Talkner–Borkovec 1990).
+    """Overdamped Kramers mean escape time (docs/THEORY.md §1.5; Hänggi–Talkner–Borkovec 1990).
 
     For ``dx = -U'(x) dt + sqrt(2 T) dW`` in the low-temperature limit::
 
@@ -222,7 +222,7 @@ def kramers_rate(
     temperature: np.ndarray | float,
     absorption: str = "beyond_saddle",
 ) -> np.ndarray | float:
-    """Kramers escape rate ``κ = 1 / τ`` (THEORY.md §1.5); see :func:`kramers_time`."""
+    """Kramers escape rate ``κ = 1 / τ`` (docs/THEORY.md §1.5); see :func:`kramers_time`."""
     time = kramers_time(barrier, curvature_minimum, curvature_saddle, temperature, absorption)
     return 1.0 / time
 
@@ -233,7 +233,7 @@ def eyring_kramers_time(
     barrier: float,
     temperature: float,
 ) -> float:
-    """Multi-dimensional Eyring–Kramers mean escape time (THEORY.md §1.6; Berglund 2013).
+    """Multi-dimensional Eyring–Kramers mean escape time (docs/THEORY.md §1.6; Berglund 2013).
 
     For ``dz = -∇U dt + sqrt(2 T) dW`` with isotropic constant ``T``::
 

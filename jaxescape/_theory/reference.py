@@ -50,7 +50,7 @@ def numpy_coefficients(dynamics):
 def exact_log_mfpt(
     dynamics: AbstractDynamics, start, reflecting, absorbing, num_points: int = 200_001
 ) -> float:
-    """log of the exact mean first-passage time of a 1-D autonomous dynamics (THEORY.md §1.4).
+    """log of the exact mean first-passage time of a 1-D autonomous dynamics (docs/THEORY.md §1.4).
 
     The SDE dy = f(y) dt + g(y) dW has diffusion coefficient D = g²/2 (summed over noise
     columns for matrix noise); reflecting at `reflecting`, absorbing at `absorbing`.
