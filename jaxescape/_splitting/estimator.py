@@ -1,103 +1,13 @@
 r"""Adaptive multilevel splitting (AMS): mean escape times far beyond direct simulation.
 
-Escape times grow like $e^{\Delta L/D}$; at $\Delta L/D = 30$ one escape costs ~$10^{13}/\Delta t$
-steps. Splitting estimates the small probability of the *reactive* part of the path instead of
-waiting for it.
-
-**Decomposition (renewal / "loop" formula).** Let $\xi$ be a reaction coordinate, $x_0$ the start
-(the minimum), $A = \{\xi \le z_A\} \ni x_0$ a small set around it, $\Sigma = \{\xi = z_\Sigma\}$
-a surface slightly outside it ($z_A < z_\Sigma$), and $B$ the escape set (the criterion). Cut the
-path at its successive *entrances* into $\Sigma$: the first step with $\xi \ge z_\Sigma$ after a
-visit to $A$ (or after the start). Entrance $j$ is at $Y_j$; from there the path either reaches $B$
-before $A$ (success, probability $p(Y_j)$), or returns to $A$ and later re-enters $\Sigma$ at
-$Y_{j+1}$ (a failed loop of duration $L_j$). With $T_0$ the time from $x_0$ to the first entrance,
-$J$ the index of the first success and $R_J$ the time from $Y_J$ to $B$,
-
-$$\tau = T_0 + \sum_{j<J} L_j + R_J .$$
-
-*Assumption*: the triples $(Y_j, \text{outcome}_j, L_j)$ are i.i.d. with $Y_j \sim \eta$, the
-entrance law on $\Sigma$. By the strong Markov property this is exact for a 1-D diffusion (Σ is a
-point) up to the overshoot of the time grid, and it is the standard approximation of Cérou,
-Guyader, Lelièvre & Pommier (2011, "A multiple replica approach to simulate reactive
-trajectories", J. Chem. Phys. 134, 054108) in higher dimension, where the entrance chain $Y_j$
-decorrelates within a few loops while $J \sim 1/p$ loops are made. Then $J$ is geometric with
-$P(\text{success}) = p = E_\eta[p(Y)]$, and Wald's identity gives
-
-$$\boxed{E\tau = E T_0 + (1/p - 1)\,E[L \mid \text{fail}] + E[R \mid \text{success}]}$$
-
-(the "$E[T_{\rm loop}](1-p)/p + E[T_{\rm reactive}]$" formula, plus the first approach $T_0$).
-The dynamics must be autonomous (drift and diffusion are evaluated at t = 0).
-
-**What estimates what.**
-
-- $E T_0$, $E[L \mid \text{fail}]$ and $\eta$: a direct simulation of T = `num_replicas ·
-  num_runs` particles from $x_0$, each until its (`num_loops` + 1)-th entrance (cheap: loops are
-  short and frequent). $E[L\mid\text{fail}]$ is the ratio (sum of failed-loop durations) /
-  (their number), with a delta-method error over particles; the loops of one particle are
-  consecutive, so its first loop starts from the first-entrance law rather than $\eta$ (exact in
-  1-D). Each particle's last entrance state is one draw of $\eta$, the start of one AMS replica
-  (a particle that escaped during this phase gives its last entrance: an $O(p)$ effect).
-- $p$ and $E[R\,1_B]$: generalized AMS (Cérou & Guyader 2007, Stoch. Anal. Appl. 25, 417;
-  Bréhier, Gazeau, Goudenège, Lelièvre & Rousset 2016, Ann. Appl. Probab. 26, 3559),
-  `num_runs` independent runs of `num_replicas` replicas each, all in one array. Each replica
-  starts at an entrance state and runs until it enters $A$ (failure) or $B$ (success). Its score
-  is the maximum along its path of the level $\ell(x) = \lfloor(\xi(x) - z_\Sigma)/\Delta\rfloor$
-  clipped to $[0, G-1]$, with $\ell = G$ in $B$ (a sentinel above every level). Iteration $q$ of
-  a run: $Z_q$ = the k-th smallest score; if $Z_q = G$ the run stops; otherwise *every* replica
-  with score $\le Z_q$ is killed ($K_q \ge k$ of them: ties are killed together, the rule that
-  keeps the estimator unbiased); if $K_q = N$ the run is extinct (estimate 0); each killed
-  replica picks a survivor uniformly and independently, copies its path up to the first time its
-  level reached $\ge Z_q + 1$, and continues from there with fresh noise. The estimators
-  $\hat p = \prod_q (1 - K_q/N)\cdot N_B/N$ and
-  $\widehat{E[R\,1_B]} = \prod_q(1-K_q/N)\cdot\frac1N\sum_{i\in B}R_i$ ($N_B$ replicas in B at
-  the end, $R_i$ their times since the entrance) are unbiased for the time-discrete Markov chain
-  for any reaction coordinate, any N and k (Bréhier et al. 2016, their unbiasedness theorem for
-  the generalized algorithm). The R run estimates are i.i.d.: their mean has standard error
-  std/√R.
-- The mean escape time uses the run means; its confidence interval is a delta-method interval
-  on log τ (variance of $\hat p$ from the runs, of the loop and first-entrance times from the
-  particles, of $E[R\mid\text{success}]$ by the ratio delta method), with a Student-t quantile on
-  R − 1 degrees of freedom.
-
-**Memory-bounded branching.** Branching needs the state where a survivor first reached a level.
-The reaction coordinate is quantized onto G = `num_levels` levels between $z_\Sigma$ and
-`max_level`; every replica keeps, per level, the state, age and segment id of the step where its
-running maximum first reached that level: (G + 1)·(dim + 2) numbers per replica, O(N·R·G·dim)
-in all, independent of path length. A step writes one row when the running maximum grows. A
-row is valid if it was written by the replica's current segment; a clone writes its branch row
-with its new segment id, which invalidates everything its killed predecessor wrote, in O(1). The
-quantized coordinate is itself a reaction coordinate, so branching is exact: no re-simulation,
-no interpolation.
-
-**Scheduling.** Loop particles, or the replicas of all runs, are jobs stepped by a pool of
-working slots in lockstep (vmap of the engine's single-particle step in `lax.scan`); every
-`check_every` steps finished slots are written back, runs whose replicas have all stopped make
-their next kill/clone iteration (when the pool runs low), and free slots are refilled. Runs
-advance asynchronously, so slow excursions of one run do not idle the others.
-
-**Noise.** Counter-based like the engine (`_noise.py`): the normals of a replica at a step are a
-pure function of (key, run, segment id, age); the segment id is unique per (run, iteration,
-replica slot) and the age is the number of steps since the replica's entrance into Σ along its
-(copied) path. Survivor choices are a pure function of (key, run, iteration). The same key gives
-the same numbers for any pool size and `check_every`.
-
-**Discretisation.** Everything is defined on the Euler–Maruyama chain (A, Σ and the levels are
-checked at the grid times). The escape set B is checked with the Brownian-bridge crossing
-probability of `HalfSpace` criteria (as in `simulate`), so the estimate targets the same
-discrete-time escape time as `simulate` with `crossing_correction=True`; its distance to the
-continuous-time MFPT is the engine's O(dt) bias.
-
-**SGD particles** (`MinibatchSGD`, `sgd.py`): a replica's step is the optimizer
-update on a minibatch drawn from the same counter, (run, segment id) as the particle index and
-the age as the step; escape is checked on the iterates (no bridge: SGD has no path between
-them), and times are in iterations (× dt if given). Replicas store the flat state [θ, optimizer
-state]: stateless optimizers and floating state (momentum) are supported, integer state leaves
-(adam's count) and per-epoch shuffles (not a Markov chain in that state) are refused. Default
-levels come from the law of ξ over 512 direct SGD runs from the start, run until it settles.
-
-**Modules.** `reaction_coordinates.py` (ξ), `levels.py` (default A, Σ and G),
-`kernel.py` (the compiled state machine of both phases), and this one (inputs, the
-two phases, the estimators).
+The mean escape time is split at the entrances into a surface Σ just outside the start's set A:
+$E\tau = E T_0 + (1/p - 1)\,E[L \mid \text{fail}] + E[R \mid \text{success}]$ (Cérou, Guyader,
+Lelièvre & Pommier 2011). A direct phase measures the first-entrance time $T_0$, the loop time
+$L$ and the entrance law; `num_runs` independent AMS runs of `num_replicas` replicas (Cérou &
+Guyader 2007, with the tie rule of Bréhier et al. 2016 that keeps them unbiased) estimate the
+crossing probability p and the reactive time R. This module checks the inputs, runs the two
+phases (the compiled kernel is `kernel.py`) and combines the estimators. Derivation, estimators,
+branching, scheduling and noise: docs/SPLITTING.md; formulas: docs/THEORY.md §11.
 """
 
 import math
