@@ -4,8 +4,7 @@ Inside the vmapped step, a reduction over a particle's few coordinates (n·y, |g
 finite") becomes a batched reduce. XLA's CPU backend hands such reduces to a library kernel
 that does not fuse with the elementwise step around it, so every step pays extra passes over
 the pool. Written as a chain of adds over the static coordinate axis, the reduction fuses into
-the step's loop (measured on the 10-D well of benchmarks/peers.py: 2.3 to 5.0 M particle-steps/s
-on a 2-core CPU). Larger axes keep the library reduction.
+the step's loop (measured: benchmarks/README.md §2). Larger axes keep the library reduction.
 """
 
 import functools

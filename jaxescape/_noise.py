@@ -74,10 +74,9 @@ def normal_from_uniform(uniform: jax.Array) -> jax.Array:
     """Standard normal variates Φ⁻¹(u) = sqrt(2)·erfinv(2u − 1).
 
     float32: Giles's (2010) erfinv with 1 − x² = 4u(1 − u) formed from u, which is exact up to
-    one rounding (from x = 2u − 1 it cancels near |x| = 1); u = 0 maps to Φ⁻¹(2^-25). Over all
-    2^23 float32 uniforms the error against the exact quantile is at most 9.8e-7 (`lax.erf_inv`
-    of 2u − 1: 2.2e-5), and it ran 1.4–1.6x faster on CPU (benchmarks/README.md). float64:
-    `lax.erf_inv`, with u = 0 mapped to Φ⁻¹(2^-54).
+    one rounding (from x = 2u − 1 it cancels near |x| = 1); u = 0 maps to Φ⁻¹(2^-25). Its error is
+    in docs/THEORY.md §9.4 (measured: benchmarks/README.md §1). float64: `lax.erf_inv`, with
+    u = 0 mapped to Φ⁻¹(2^-54).
     """
     dtype = uniform.dtype
     if jnp.dtype(dtype).itemsize == 8:
@@ -108,7 +107,7 @@ def particle_uniforms(
     Hash k of the step gives words k and len(keys) + k; float32 takes one word per uniform,
     float64 a pair of consecutive words. One variate at a time, stacked by the caller: on CPU,
     XLA vectorises each over the particles, where transforming a stacked (particles, words)
-    array ran 5.6x slower in 10-D.
+    array is slower (measured: benchmarks/README.md §1).
     """
     counter_high, counter_low = step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
     hashes = [

@@ -111,7 +111,7 @@ class AbstractParticleProcess(eqx.Module):
         return None
 
     def cpu_pool_size(self, dim: int) -> int:
-        """Working slots on a CPU: about 2^16 coordinates, so the pool stays in cache."""
+        """Working slots on a CPU: about 2^16 coordinates (measured: benchmarks/README.md §2)."""
         return max(2**10, 2**16 // previous_power_of_two(dim))
 
 

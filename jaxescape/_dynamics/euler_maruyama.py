@@ -51,7 +51,7 @@ def escape_step(dynamics, criteria, keys, identity, step, t, y, dt,
     With `running` (boolean scalar), a particle that is not running stays at y and the tests
     read that kept position. For a running particle nothing changes; but when the caller writes
     out exactly this position, XLA's CPU backend reads it back for the tests instead of
-    recomputing the step (1-D: about 1.3x, benchmarks/README.md).
+    recomputing the step (measured: benchmarks/README.md §1).
     """
     normals, uniform = _noise.particle_variates(
         keys, identity, step, dynamics.noise_dim(y.shape[0]), y.dtype, noise

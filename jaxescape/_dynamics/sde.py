@@ -33,7 +33,7 @@ def _array(value):
 
 # Up to this dimension the step selects the kept position before the escape tests, so that XLA's
 # CPU backend reads the written position back instead of recomputing the step for the tests;
-# above it XLA fuses the wider step worse that way (benchmarks/README.md).
+# above it XLA fuses the wider step worse that way (measured: benchmarks/README.md §1).
 SELECT_FIRST_MAX_DIM = 1
 
 

@@ -56,7 +56,7 @@ class MinibatchSGD(AbstractParticleProcess):
     """
 
     # Two steps per loop iteration halve the copies XLA makes of the pool's carried arrays
-    # (benchmarks/README.md); times are in iterations unless a dt is given.
+    # (measured: benchmarks/README.md §3); times are in iterations unless a dt is given.
     steps_per_iteration: ClassVar[int] = 2
     default_dt: ClassVar[float] = 1.0
 
@@ -161,7 +161,7 @@ class MinibatchSGD(AbstractParticleProcess):
         return itemsize * (self.batch_size * sample + 3 * self.model.num_parameters)
 
     def cpu_pool_size(self, dim: int) -> int:
-        """Slots whose gathered minibatches stay within about 1 MiB (benchmarks/README.md)."""
+        """Slots whose gathered minibatches stay within about 1 MiB (benchmarks/README.md §3)."""
         return max(2**8, min(2**16, previous_power_of_two(2**20 // self.bytes_per_step())))
 
     def initial_state(self, position: jax.Array):
