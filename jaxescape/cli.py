@@ -13,9 +13,11 @@ Command-line options override the values of the config file. Invalid configurati
 
 import argparse
 import difflib
+import inspect
 import math
 import os
 import sys
+import textwrap
 
 
 PROG = "jaxescape"
@@ -104,11 +106,30 @@ def _add_run_parser(subparsers) -> None:
     parser.set_defaults(handler=_run)
 
 
+def _reproduction_summary(function) -> str:
+    """The first paragraph of a reproduction's docstring on one line: one sentence."""
+    paragraph = (inspect.getdoc(function) or "").split("\n\n")[0]
+    return " ".join(paragraph.split())
+
+
 def _add_reproduce_parser(subparsers) -> None:
+    from ._reproductions import REPRODUCTIONS
+
+    width = max(map(len, REPRODUCTIONS), default=0)
+    listing = "\n".join(
+        textwrap.fill(_reproduction_summary(function), 79, initial_indent=f"  {name:<{width}}  ",
+                      subsequent_indent=" " * (width + 4))
+        for name, function in sorted(REPRODUCTIONS.items()))
+    description = textwrap.fill(
+        "Run a reproduction of a published experiment. It simulates the paper's setting, "
+        "compares every point with the exact quadrature and the paper's prediction, and writes "
+        "results.json, results.md and NAME.png into the output directory.", 79)
     parser = subparsers.add_parser(
         "reproduce",
         help="run a registered reproduction of a published experiment",
-        description="Run a reproduction of a published experiment",
+        description=description,
+        epilog=f"reproductions:\n{listing}\n\nexample: {PROG} reproduce xie --size smoke",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", nargs="?", metavar="NAME", help="the reproduction's name")
     parser.add_argument("--list", action="store_true", help="list the reproductions and exit")
@@ -256,9 +277,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     registry = _reproductions.REPRODUCTIONS
     available = ", ".join(sorted(registry)) or "none"
     if args.list:
+        width = max(map(len, registry), default=0)
         for name in sorted(registry):
-            doc = (registry[name].__doc__ or "").strip()
-            print(f"{name}  {doc.splitlines()[0]}" if doc else name)
+            print(f"{name:<{width}}  {_reproduction_summary(registry[name])}".rstrip())
         return 0
     if args.name is None:
         raise _Failure(f"reproduce needs a NAME; available reproductions: {available}")

@@ -258,8 +258,26 @@ def test_reproduce_dispatches_through_the_registry(monkeypatch, capsys, tmp_path
     assert os.path.isdir(output) and output in capsys.readouterr().out
     assert main(["reproduce", "--list"]) == 0
     assert "demo  A demo reproduction." in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    assert "reproductions:\n  demo  A demo reproduction.\n" in capsys.readouterr().out
     assert main(["reproduce", "dmeo"]) == 2
     assert "did you mean 'demo'" in capsys.readouterr().err
     assert main(["reproduce", "demo", "--size", "huge"]) == 2
     assert "size must be one of smoke, default" in capsys.readouterr().err
     assert len(calls) == 1
+
+
+def test_reproduce_help_and_list_give_each_reproduction_one_sentence(capsys):
+    from jaxescape.theories import REPRODUCTIONS
+
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert main(["reproduce", "--list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listing] == sorted(REPRODUCTIONS)
+    for name, line in zip(sorted(REPRODUCTIONS), listing):
+        sentence = line[len(name):].strip()
+        assert sentence[0].isupper() and sentence.endswith(".") and len(sentence.split()) >= 8
+        assert f"{name} {sentence}" in help_text

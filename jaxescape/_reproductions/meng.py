@@ -23,7 +23,7 @@ _MENG = {
 
 
 def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
-    r"""Meng et al. (arXiv 2006.13719): power-law escape, polynomial in the barrier height.
+    r"""Meng et al. (arXiv 2006.13719): the power-law dynamic escapes in a time polynomial in ΔL.
 
     `TiltedDoubleWell(ΔL, k, r=2)`, exit past the saddle (docs/THEORY.md §4.4):
 

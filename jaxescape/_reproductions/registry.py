@@ -20,16 +20,20 @@ from .tools import SIZES as SIZES, measure_escape_time as measure_escape_time
 
 
 def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Wu, Ma & E's stability with real SGD particles (in `wu.py`, which imports the
-    helpers of `tools.py`)."""
+    """Wu, Ma & E (NeurIPS 2018): real SGD particles leave the minima their stability test rejects.
+
+    Runs `wu.reproduce_wu`, imported on first use.
+    """
     from .wu import reproduce_wu as run
 
     return run(output_dir, size, seed, progress)
 
 
 def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Real SGD against its exact-covariance SDE and the papers' models, and Meng's added noise
-    (in `sgd_vs_sde.py`, which imports the helpers of `tools.py`)."""
+    """Real SGD is compared with its exact-covariance SDE, the papers' models and Meng's noise.
+
+    Runs `sgd_vs_sde.reproduce_sgd_vs_sde`, imported on first use.
+    """
     from .sgd_vs_sde import reproduce_sgd_vs_sde as run
 
     return run(output_dir, size, seed, progress)

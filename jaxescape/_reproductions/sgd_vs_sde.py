@@ -313,7 +313,7 @@ def _meng_noise_experiment(num_particles, key, progress):
 
 
 def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Real SGD against its exact-covariance SDE and the papers' models, and Meng's added noise.
+    """Real SGD is compared with its exact-covariance SDE, the papers' models and Meng's noise.
 
     See the module docstring for the design; writes results.json, results.md, sgd-vs-sde.png.
     """

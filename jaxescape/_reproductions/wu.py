@@ -1,4 +1,4 @@
-r"""`jaxescape reproduce wu`: Wu, Ma & E's dynamical stability with real SGD particles (THEORY §5).
+r"""`jaxescape reproduce wu`: Wu, Ma & E's dynamical stability with real SGD particles (docs/THEORY.md §5).
 
 1. The toy example (§5.4): at x = 1, a = 2 < 2/η but (1 − ηa)² + η²s² = 1.75 > 1 at η = 0.7, so
    SGD (B = 1) leaves the sharp minimum for x = 0 while GD (B = 2) stays.
@@ -166,7 +166,10 @@ def _plot(figure_axes, diagram, boundaries):
 
 
 def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Runs the toy example and the (η, B) phase diagram; writes results and `wu.png`."""
+    """Wu, Ma & E (NeurIPS 2018): real SGD particles leave the minima their stability test rejects.
+
+    Runs the toy example and the (η, B) phase diagram; writes results and `wu.png`.
+    """
     _check_size(size)
     config = _WU[size]
     began = (time.perf_counter(), time.process_time())
