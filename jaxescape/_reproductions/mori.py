@@ -187,7 +187,7 @@ def _mori_passage_sweep(dimension, problem, config, key, progress, size):
 
 
 def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
-    r"""Mori et al. (ICML 2022), Fig. 3: the stationary law and passage times are powers of the loss.
+    r"""Mori et al. (ICML 2022), Fig. 3: the stationary law and passage times are powers of L.
 
     Data from `linear_regression_problem` (N = 10^5 samples per dimension d); the quadratic loss is
     simulated with `MoriLossNoise`, $D = \eta L(\theta)H^*/B$.

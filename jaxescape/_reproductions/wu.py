@@ -1,4 +1,4 @@
-r"""`jaxescape reproduce wu`: Wu, Ma & E's dynamical stability with real SGD particles (docs/THEORY.md §5).
+r"""`jaxescape reproduce wu`: Wu, Ma & E's stability with real SGD particles (docs/THEORY.md §5).
 
 1. The toy example (§5.4): at x = 1, a = 2 < 2/η but (1 − ηa)² + η²s² = 1.75 > 1 at η = 0.7, so
    SGD (B = 1) leaves the sharp minimum for x = 0 while GD (B = 2) stays.

@@ -25,7 +25,7 @@ _XIE = {  # particles, points per sweep, exponent range of the SGD sweeps, white
 
 
 def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
-    r"""Xie, Sato & Sugiyama (ICLR 2021): −log Γ is linear in 1/k under SGD noise, in log k under GLD.
+    r"""Xie et al. (ICLR 2021): −log Γ is linear in 1/k under SGD noise and in log k under GLD.
 
     Six sweeps of 1-D escapes (docs/THEORY.md §2), escape = crossing `past_saddle`:
 
