@@ -130,3 +130,43 @@ def particle_variates(
     transform = rademacher_from_uniform if distribution == "rademacher" else normal_from_uniform
     uniforms = particle_uniforms(keys, particle_index, step, dtype)
     return jnp.stack([transform(u) for u in uniforms[:num_normals]]), uniforms[num_normals]
+
+
+def stable_from_uniforms(angle_uniform: jax.Array, exponential_uniform: jax.Array,
+                         alpha) -> jax.Array:
+    r"""Standard symmetric α-stable variates from two uniforms in [0, 1) (Chambers, Mallows &
+    Stuck 1976; Weron 1996 for the symmetric case).
+
+    The parametrisation is `scipy.stats.levy_stable`'s S1 (= S0 for β = 0) with scale 1:
+    $E\,e^{iuZ} = e^{-|u|^\alpha}$, α ∈ (0, 2]. α = 2 gives N(0, 2) (variance 2, not 1),
+    α = 1 the standard Cauchy law. With V uniform on (−π/2, π/2) and W standard exponential,
+
+    $$Z = \frac{\sin(\alpha V)}{(\cos V)^{1/\alpha}}
+          \left(\frac{\cos((1 - \alpha) V)}{W}\right)^{(1 - \alpha)/\alpha}.$$
+
+    Each uniform u = k·2^-m (m = 23 for float32, 52 for float64) is moved to the cell midpoint
+    u + 2^-(m+1) ∈ (0, 1), so V never reaches ±π/2 and W is never 0; cos V is formed as
+    sin(π·min(u, 1 − u)) (> 0 in floating point, where cos of a rounded V near π/2 can be
+    negative), and the product is taken in log space, so only variates beyond the dtype's
+    range overflow.
+
+    **Arguments:**
+
+    - `angle_uniform`, `exponential_uniform`: uniforms in [0, 1) of one dtype (same shape).
+    - `alpha`: the stability index in (0, 2] (scalar or broadcastable array; traced).
+
+    **Returns:** the variates, the uniforms' shape and dtype.
+    """
+    dtype = angle_uniform.dtype
+    half_cell = jnp.asarray(2.0 ** -(53 if jnp.dtype(dtype).itemsize == 8 else 24), dtype)
+    alpha = jnp.asarray(alpha, dtype)
+    u = angle_uniform + half_cell
+    distance = jnp.minimum(u, 1 - u)  # V = ±(π/2 − π·distance), exact in (0, 1/2]
+    pi = jnp.asarray(jnp.pi, dtype)
+    v = pi / 2 - pi * distance  # |V|
+    w = -jnp.log(exponential_uniform + half_cell)
+    log_magnitude = (
+        jnp.log(jnp.sin(alpha * v)) - jnp.log(jnp.sin(pi * distance)) / alpha
+        + (1 - alpha) / alpha * (jnp.log(jnp.cos((1 - alpha) * v)) - jnp.log(w))
+    )
+    return jnp.where(u < 0.5, -1, 1).astype(dtype) * jnp.exp(log_magnitude)
