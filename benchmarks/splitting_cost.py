@@ -4,7 +4,7 @@ Problem: 1-D tilted double well (ΔL = 1, L'' = 4), overdamped Langevin at tempe
 D = 1/ratio, escape plane `past_saddle`, Euler–Maruyama dt = 0.01, Brownian-bridge crossing
 correction. For each ΔL/D:
 
-- splitting: `estimate_escape_time` with N replicas × R runs and the automatic level grid (each
+- splitting: `mean_escape_time_by_splitting` with N replicas × R runs and the automatic level grid (each
   ΔL/D is first run once with another key to compile; that warm-up is not timed). Its relative
   standard error s falls like 1/√R at fixed N (the runs are i.i.d.) and its cost grows like R,
   so a 10 % error costs cost · (s / 0.1)² particle-steps (and likewise seconds). The estimate
@@ -29,7 +29,6 @@ import jax
 import numpy as np
 
 import jaxescape as jxe
-from jaxescape._splitting.estimator import estimate_escape_time
 
 
 BARRIER, CURVATURE, DT, TARGET = 1.0, 4.0, 0.01, 0.1
@@ -65,7 +64,7 @@ def main():
 
     def estimate(ratio, seed):
         dynamics = jxe.OverdampedLangevin(landscape, 1 / ratio)
-        return estimate_escape_time(dynamics, criterion, landscape.minimum(),
+        return jxe.mean_escape_time_by_splitting(dynamics, criterion, landscape.minimum(),
                                     jax.random.key(seed), **options)
 
     throughput = engine_throughput(landscape, criterion)

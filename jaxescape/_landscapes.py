@@ -12,10 +12,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+from ._defaults import renamed_keywords
+from ._arrays import float_array
 
 
 class AbstractLandscape(eqx.Module):
@@ -84,10 +82,10 @@ class TiltedDoubleWell(AbstractLandscape):
         minimum_position: x_a.
     """
 
-    barrier_height: jax.Array = eqx.field(converter=_array)
-    curvature: jax.Array = eqx.field(converter=_array)
-    asymmetry: jax.Array = eqx.field(converter=_array, default=2.0)
-    minimum_position: jax.Array = eqx.field(converter=_array, default=0.0)
+    barrier_height: jax.Array = eqx.field(converter=float_array)
+    curvature: jax.Array = eqx.field(converter=float_array)
+    asymmetry: jax.Array = eqx.field(converter=float_array, default=2.0)
+    minimum_position: jax.Array = eqx.field(converter=float_array, default=0.0)
 
     @property
     def dim(self) -> int:
@@ -127,9 +125,9 @@ class DoubleWellProduct(AbstractLandscape):
     saddle has that coordinate at its barrier top and the others at their minima).
     """
 
-    barrier_height: jax.Array = eqx.field(converter=_array)
-    curvature: jax.Array = eqx.field(converter=_array)
-    asymmetry: jax.Array = eqx.field(converter=_array)
+    barrier_height: jax.Array = eqx.field(converter=float_array)
+    curvature: jax.Array = eqx.field(converter=float_array)
+    asymmetry: jax.Array = eqx.field(converter=float_array)
     escape_coordinate: int = eqx.field(static=True, default=0)
 
     def __check_init__(self):
@@ -178,10 +176,10 @@ class AnisotropicWell(AbstractLandscape):
     $R\,\mathrm{diag}(-k(r-1)/r, k_1, …)R^{\rm T}$.
     """
 
-    barrier_height: jax.Array = eqx.field(converter=_array)
-    curvature: jax.Array = eqx.field(converter=_array)
-    transverse_curvatures: jax.Array = eqx.field(converter=_array)
-    asymmetry: jax.Array = eqx.field(converter=_array, default=2.0)
+    barrier_height: jax.Array = eqx.field(converter=float_array)
+    curvature: jax.Array = eqx.field(converter=float_array)
+    transverse_curvatures: jax.Array = eqx.field(converter=float_array)
+    asymmetry: jax.Array = eqx.field(converter=float_array, default=2.0)
     rotation: jax.Array | None = None
 
     def __check_init__(self):
@@ -241,10 +239,17 @@ class StyblinskiTang(AbstractLandscape):
     x = 0.15673/√k towards the global minimum −2.9035/√k. `loss_scale` multiplies f.
     """
 
-    sharpness: jax.Array = eqx.field(converter=_array)
-    loss_scale: jax.Array = eqx.field(converter=_array, default=1.0)
+    sharpness: jax.Array = eqx.field(converter=float_array)
+    loss_scale: jax.Array = eqx.field(converter=float_array, default=1.0)
     num_dimensions: int = eqx.field(static=True, default=1)
     escape_coordinate: int = eqx.field(static=True, default=0)
+
+    @renamed_keywords(dim="num_dimensions")
+    def __init__(self, sharpness, loss_scale=1.0, num_dimensions=1, escape_coordinate=0):
+        self.sharpness = sharpness
+        self.loss_scale = loss_scale
+        self.num_dimensions = num_dimensions
+        self.escape_coordinate = escape_coordinate
 
     def __check_init__(self):
         if self.num_dimensions < 1:

@@ -7,6 +7,13 @@ import numpy as np
 from scipy import optimize, stats
 
 
+class MeanEstimate(NamedTuple):
+    """A sample mean and its standard error (unpacks as `mean, standard_error`)."""
+
+    mean: float
+    standard_error: float
+
+
 class RateEstimate(NamedTuple):
     """Exponential escape-rate estimate with a likelihood-ratio confidence interval."""
 
@@ -57,7 +64,7 @@ def _validate(times: np.ndarray, censored: np.ndarray | None) -> tuple[np.ndarra
 
 def mean_escape_time(
     times: np.ndarray, censored: np.ndarray | None = None
-) -> tuple[float, float]:
+) -> MeanEstimate:
     """Sample mean escape time and its standard error (docs/THEORY.md §1.7).
 
     ``mean = Σ t_i / n`` and ``standard_error = std(t, ddof=1) / sqrt(n)`` (NaN when ``n == 1``).
@@ -74,8 +81,8 @@ def mean_escape_time(
         )
     mean = float(np.mean(times))
     if times.size == 1:
-        return mean, math.nan
-    return mean, float(np.std(times, ddof=1) / math.sqrt(times.size))
+        return MeanEstimate(mean, math.nan)
+    return MeanEstimate(mean, float(np.std(times, ddof=1) / math.sqrt(times.size)))
 
 
 def exponential_rate_mle(

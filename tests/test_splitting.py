@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from jaxescape._splitting.estimator import estimate_escape_time
+from jaxescape import estimate_escape_time
 
 
 DT = 0.01
@@ -202,7 +202,7 @@ def bad_call(**changes):
         ({"max_level": float("inf")}, ValueError, "max_level"),
         ({"initial_position": np.array([3.0])}, ValueError, "initial_position"),
         ({"initial_position": np.zeros(2)}, ValueError, "initial_position"),
-        ({"criterion": "plane"}, TypeError, "criterion"),
+        ({"criterion": "plane"}, TypeError, "criteria"),
         ({"criterion": jxe.Predicate(lambda y, p: y[0] > 2.0),
           "dynamics": jxe.GeneralSDE(double_well_drift, lambda t, y, p: 0.3 + 0 * y,
                                      {"landscape": jxe.TiltedDoubleWell(1.0, 4.0)})},

@@ -12,7 +12,7 @@ import pytest
 
 import jaxescape._experiments.sweep_run as sweep_run
 from jaxescape._experiments.report import REPORT_FILE
-from jaxescape._splitting.estimator import SplittingResult
+from jaxescape._splitting.estimator import FLAT_NAMES, splitting_result_from_flat
 from jaxescape._experiments.store import RunStore
 from jaxescape._experiments.sweep import Sweep
 from jaxescape.cli import main
@@ -154,13 +154,13 @@ def test_a_different_sweep_in_the_same_directory_is_refused(stored_sweep, capsys
 
 
 def fake_splitting(calls):
-    """Stands in for `estimate_escape_time` (whose compilation takes ~15 s): known numbers."""
+    """Stands in for `mean_escape_time_by_splitting` (which compiles for ~15 s): known numbers."""
 
     def estimate(dynamics, criterion, start, key, *, dt, num_replicas, num_runs, **options):
         calls.append({"temperature": float(dynamics.temperature), "dt": dt,
                       "replicas": num_replicas, "runs": num_runs, **options})
-        fields = dict.fromkeys(SplittingResult._fields, 0)
-        return SplittingResult(**fields | {
+        fields = dict.fromkeys(FLAT_NAMES, 0)
+        return splitting_result_from_flat(fields | {
             "mean_escape_time": 30.0, "lower": 27.0, "upper": 33.5, "standard_error": 1.6,
             "probability": 0.01, "cost": 12345, "run_probabilities": np.full(num_runs, 0.01),
             "num_iterations": np.arange(num_runs)})
@@ -170,7 +170,7 @@ def fake_splitting(calls):
 
 def test_run_method_splitting_writes_a_sweep_run(tmp_path, capsys, monkeypatch):
     calls = []
-    monkeypatch.setattr(sweep_run, "estimate_escape_time", fake_splitting(calls))
+    monkeypatch.setattr(sweep_run, "mean_escape_time_by_splitting", fake_splitting(calls))
     output = tmp_path / "splitting"
     assert main(["run", "--method", "splitting", "--temperatures", "0.4,0.25", "--dt", "0.02",
                  "--replicas", "40", "--runs", "4", "--output", str(output),

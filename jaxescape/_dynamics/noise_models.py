@@ -23,10 +23,7 @@ import jax.numpy as jnp
 
 from .sde import AbstractDynamics, OverdampedLangevin
 from .._landscapes import AbstractLandscape
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+from .._arrays import float_array
 
 
 def _concrete(value):
@@ -65,9 +62,9 @@ class QuadraticLandscape(AbstractLandscape):
         minimum_loss: L* (> 0 for `MoriLossNoise`).
     """
 
-    hessian_matrix: jax.Array = eqx.field(converter=_array)
-    minimum_position: jax.Array = eqx.field(converter=_array)
-    minimum_loss: jax.Array = eqx.field(converter=_array)
+    hessian_matrix: jax.Array = eqx.field(converter=float_array)
+    minimum_position: jax.Array = eqx.field(converter=float_array)
+    minimum_loss: jax.Array = eqx.field(converter=float_array)
 
     def __check_init__(self):
         dim = self.minimum_position.shape[0] if self.minimum_position.ndim == 1 else -1
@@ -103,7 +100,7 @@ class LossOffset(AbstractLandscape):
     """
 
     landscape: AbstractLandscape
-    offset: jax.Array = eqx.field(converter=_array)
+    offset: jax.Array = eqx.field(converter=float_array)
 
     @property
     def dim(self) -> int:
@@ -157,11 +154,11 @@ class PiecewiseQuadraticValley(AbstractLandscape):
         saddle_fraction: β ∈ (0, 1 − α], default 1 − s; needs $\beta|H_b| \le \alpha H_a$.
     """
 
-    barrier_height: jax.Array = eqx.field(converter=_array)
-    curvature: jax.Array = eqx.field(converter=_array)
-    saddle_curvature: jax.Array = eqx.field(converter=_array)
-    minimum_fraction: jax.Array = eqx.field(converter=_array)
-    saddle_fraction: jax.Array = eqx.field(converter=_array)
+    barrier_height: jax.Array = eqx.field(converter=float_array)
+    curvature: jax.Array = eqx.field(converter=float_array)
+    saddle_curvature: jax.Array = eqx.field(converter=float_array)
+    minimum_fraction: jax.Array = eqx.field(converter=float_array)
+    saddle_fraction: jax.Array = eqx.field(converter=float_array)
 
     def __init__(self, barrier_height, curvature, saddle_curvature, minimum_fraction=None,
                  saddle_fraction=None):
@@ -272,10 +269,10 @@ class XieSGDNoise(AbstractDynamics):
     """
 
     landscape: AbstractLandscape
-    learning_rate: jax.Array = eqx.field(converter=_array)
-    batch_size: jax.Array = eqx.field(converter=_array)
+    learning_rate: jax.Array = eqx.field(converter=float_array)
+    batch_size: jax.Array = eqx.field(converter=float_array)
     hessian: str | None = eqx.field(static=True)
-    floor: jax.Array = eqx.field(converter=_array)
+    floor: jax.Array = eqx.field(converter=float_array)
     minimum_hessian: jax.Array
     minimum_hessian_root: jax.Array
     minimum_lowest_eigenvalue: jax.Array
@@ -357,8 +354,8 @@ class MoriLossNoise(AbstractDynamics):
     """
 
     landscape: AbstractLandscape
-    learning_rate: jax.Array = eqx.field(converter=_array)
-    batch_size: jax.Array = eqx.field(converter=_array)
+    learning_rate: jax.Array = eqx.field(converter=float_array)
+    batch_size: jax.Array = eqx.field(converter=float_array)
     minimum_hessian: jax.Array
     minimum_hessian_root: jax.Array
 
@@ -420,9 +417,9 @@ class MengPowerLawNoise(AbstractDynamics):
     """
 
     landscape: AbstractLandscape
-    learning_rate: jax.Array = eqx.field(converter=_array)
-    sigma: jax.Array = eqx.field(converter=_array)
-    kappa: jax.Array = eqx.field(converter=_array)
+    learning_rate: jax.Array = eqx.field(converter=float_array)
+    sigma: jax.Array = eqx.field(converter=float_array)
+    kappa: jax.Array = eqx.field(converter=float_array)
     hessian_aligned: bool = eqx.field(static=True)
     minimum_loss: jax.Array
     minimum_hessian: jax.Array

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.linalg
 
 from .. import _noise
+from .._defaults import renamed_keywords
 from .._landscapes import AbstractLandscape
 from .._particle import (
     AbstractParticleProcess,
@@ -25,10 +26,7 @@ from .._particle import (
     keep_running,
 )
 from .euler_maruyama import escape_step
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+from .._arrays import float_array
 
 
 # Up to this dimension the step selects the kept position before the escape tests, so that XLA's
@@ -170,7 +168,7 @@ class OverdampedLangevin(AbstractDynamics):
     """
 
     landscape: AbstractLandscape
-    temperature: jax.Array = eqx.field(converter=_array)
+    temperature: jax.Array = eqx.field(converter=float_array)
 
     def drift(self, t, y):
         return -self.landscape.gradient(y)
@@ -188,9 +186,10 @@ class OverdampedLangevin(AbstractDynamics):
 class GeneralSDE(AbstractDynamics):
     """A user SDE: `drift_function(t, y, parameters)` and `diffusion_function(t, y, parameters)`.
 
-    With `noise="diagonal"` the diffusion returns shape (dim,); with `noise="matrix"` it returns
-    (dim, noise_dimension). `parameters` is a pytree of arrays (swept without recompiling);
-    `landscape` is optional and only needed for loss-based escape criteria.
+    With `noise_type="diagonal"` the diffusion returns shape (dim,); with `noise_type="matrix"`
+    it returns (dim, noise_dim). `parameters` is a pytree of arrays (swept without
+    recompiling); `landscape` is optional and only needed for loss-based escape criteria.
+    `noise_dimension=` is the earlier name of `noise_dim=`.
     """
 
     drift_function: Callable = eqx.field(static=True)
@@ -199,6 +198,16 @@ class GeneralSDE(AbstractDynamics):
     noise_type: str = eqx.field(static=True, default="diagonal")
     noise_dimension: int | None = eqx.field(static=True, default=None)
     landscape: AbstractLandscape | None = None
+
+    @renamed_keywords(noise_dim="noise_dimension")
+    def __init__(self, drift_function, diffusion_function, parameters=None,
+                 noise_type="diagonal", noise_dimension=None, landscape=None):
+        self.drift_function = drift_function
+        self.diffusion_function = diffusion_function
+        self.parameters = parameters
+        self.noise_type = noise_type
+        self.noise_dimension = noise_dimension
+        self.landscape = landscape
 
     def __check_init__(self):
         if self.noise_type not in ("diagonal", "matrix"):

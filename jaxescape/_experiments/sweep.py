@@ -91,7 +91,7 @@ class Sweep:
         grid: point key -> tuple of values; the points are every combination (first key
             slowest).
         points: an explicit list of point tables instead of a grid (each crossed with nothing).
-        method: "direct" (`simulate`) or "splitting" (`estimate_escape_time`).
+        method: "direct" (`simulate`) or "splitting" (`mean_escape_time_by_splitting`).
         name: the sweep's name (default run directory runs/NAME).
         output: the run directory (None: runs/NAME).
     """

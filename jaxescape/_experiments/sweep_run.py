@@ -40,7 +40,7 @@ from .kramers import (
     landscape_geometry,
 )
 from .._engine.driver import simulate
-from .._splitting.estimator import estimate_escape_time
+from .._splitting import mean_escape_time_by_splitting
 from .store import CorruptedFileError, RunStore, deferred_interrupt, json_bytes, npz_bytes
 from .sweep import Sweep, load_sweep, make_sweep, point_config, sweep_to_toml
 from .._trends import ratio_to_theory
@@ -122,7 +122,7 @@ def _simulate_splitting(plan: dict, key) -> tuple[dict, dict, list]:
     point = plan["point"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimate = estimate_escape_time(
+        estimate = mean_escape_time_by_splitting(
             plan["dynamics"], past_saddle(plan["landscape"]), plan["landscape"].minimum(), key,
             dt=point["dt"], num_replicas=point["replicas"], num_runs=point["runs"],
             max_steps=point["max_steps"], confidence=CONFIDENCE,
@@ -138,7 +138,7 @@ def _simulate_splitting(plan: dict, key) -> tuple[dict, dict, list]:
                                   upper=estimate.upper))
     arrays = {"run_probabilities": estimate.run_probabilities,
               "num_iterations": np.asarray(estimate.num_iterations)}
-    scalars = {name: value for name, value in estimate._asdict().items()
+    scalars = {name: value for name, value in estimate.flat().items()
                if name not in arrays and name != "seconds"}
     return row | {"splitting": scalars}, arrays, [str(item.message) for item in caught]
 

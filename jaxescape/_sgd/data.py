@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from .._defaults import renamed_keywords
+
 
 class Dataset(eqx.Module):
     """n samples: `inputs` of shape (n, ...) and `targets` of shape (n, ...), floating point."""
@@ -40,7 +42,8 @@ class Dataset(eqx.Module):
         return self.inputs.shape[0]
 
 
-def gaussian_regression_data(key: jax.Array, num_samples: int, dimension: int) -> Dataset:
+@renamed_keywords(dimension="dim")
+def gaussian_regression_data(key: jax.Array, num_samples: int, dim: int) -> Dataset:
     r"""Mori's linear-regression data: $x \in \mathbb R^d$ and $y$ all i.i.d. N(0, 1).
 
     With $d \ll n$ the least-squares minimum has residual loss $L^* \approx 1/2$ and Hessian
@@ -48,19 +51,20 @@ def gaussian_regression_data(key: jax.Array, num_samples: int, dimension: int) -
     """
     input_key, target_key = jr.split(key)
     return Dataset(
-        jr.normal(input_key, (num_samples, dimension)), jr.normal(target_key, (num_samples,))
+        jr.normal(input_key, (num_samples, dim)), jr.normal(target_key, (num_samples,))
     )
 
 
-def interpolation_data(key: jax.Array, num_samples: int, dimension: int) -> Dataset:
+@renamed_keywords(dimension="dim")
+def interpolation_data(key: jax.Array, num_samples: int, dim: int) -> Dataset:
     r"""Realisable regression: $y = x \cdot \theta_{\rm teacher}$ exactly, so $L^* = 0$.
 
-    With dimension > num_samples the model is over-parameterised and every minimum interpolates
+    With dim > num_samples the model is over-parameterised and every minimum interpolates
     (Wu, Ma & E's setting, docs/THEORY.md §5.1).
     """
     input_key, teacher_key = jr.split(key)
-    inputs = jr.normal(input_key, (num_samples, dimension))
-    teacher = jr.normal(teacher_key, (dimension,)) / jnp.sqrt(dimension)
+    inputs = jr.normal(input_key, (num_samples, dim))
+    teacher = jr.normal(teacher_key, (dim,)) / jnp.sqrt(dim)
     return Dataset(inputs, inputs @ teacher)
 
 

@@ -21,10 +21,7 @@ import numpy as np
 from .data import Dataset
 from .._dynamics.sde import AbstractDynamics
 from .models import AbstractModel
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+from .._arrays import float_array
 
 
 def minibatch_factor(batch_size, num_samples: int, replacement: bool):
@@ -48,8 +45,8 @@ class MinibatchNoiseSDE(AbstractDynamics):
 
     model: AbstractModel
     data: Dataset
-    learning_rate: jax.Array = eqx.field(converter=_array)
-    batch_size: jax.Array = eqx.field(converter=_array)
+    learning_rate: jax.Array = eqx.field(converter=float_array)
+    batch_size: jax.Array = eqx.field(converter=float_array)
     replacement: bool = eqx.field(static=True, default=False)
 
     def noise_kind(self):

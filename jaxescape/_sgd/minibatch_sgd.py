@@ -29,10 +29,7 @@ from .._particle import (
 from .data import Dataset
 from .models import AbstractModel
 from .permutation import mix, permuted_index
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+from .._arrays import float_array
 
 
 class MinibatchSGD(AbstractParticleProcess):
@@ -71,9 +68,9 @@ class MinibatchSGD(AbstractParticleProcess):
 
     def __post_init__(self):
         if self.learning_rate is not None:
-            self.learning_rate = _array(self.learning_rate)
+            self.learning_rate = float_array(self.learning_rate)
         self.optimizer_options = {
-            name: _array(value) for name, value in self.optimizer_options.items()
+            name: float_array(value) for name, value in self.optimizer_options.items()
         }
 
     def transformation(self) -> optax.GradientTransformationExtraArgs:

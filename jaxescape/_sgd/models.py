@@ -15,10 +15,8 @@ from jax.flatten_util import ravel_pytree
 
 from .data import Dataset
 from .._landscapes import AbstractLandscape
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+from .._defaults import renamed_keywords
+from .._arrays import float_array
 
 
 class AbstractModel(eqx.Module):
@@ -45,14 +43,23 @@ class AbstractModel(eqx.Module):
 class LinearRegression(AbstractModel):
     r"""$\ell = \frac12(\theta \cdot x - y)^2$, θ ∈ R^d (Mori et al.; Wu et al. when d > n)."""
 
-    dimension: int = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+
+    @renamed_keywords(dimension="dim")
+    def __init__(self, dim: int):
+        self.dim = dim
 
     def per_sample_loss(self, parameters, input, target):
         return 0.5 * (jnp.dot(parameters, input) - target) ** 2
 
     @property
     def num_parameters(self):
-        return self.dimension
+        return self.dim
+
+    @property
+    def dimension(self) -> int:
+        """The earlier name of `dim`."""
+        return self.dim
 
 
 class MengDoubleWell(AbstractModel):
@@ -66,7 +73,7 @@ class MengDoubleWell(AbstractModel):
     curvatures $\pm 2\overline{x^2}$ do not depend on a.
     """
 
-    shift: jax.Array = eqx.field(converter=_array)
+    shift: jax.Array = eqx.field(converter=float_array)
 
     def per_sample_loss(self, parameters, input, target):
         w = parameters[0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from .data import Dataset
 from .models import AbstractModel
+from .minibatch_noise import minibatch_factor
 
 
 def _hvp(model: AbstractModel, parameters, vector, input, target):
@@ -69,8 +70,9 @@ def non_uniformity(model, data, parameters, *, key=None, num_iterations: int = 2
 
 
 def batch_factor(batch_size, num_samples):
-    """p = (n − B)/(B(n − 1)): the minibatch variance factor without replacement (§1.1)."""
-    return (num_samples - batch_size) / (batch_size * (num_samples - 1))
+    """p = (n − B)/(B(n − 1)): the minibatch variance factor without replacement, i.e.
+    `minibatch_factor(batch_size, num_samples, replacement=False)`."""
+    return minibatch_factor(batch_size, num_samples, replacement=False)
 
 
 def mean_square_growth(learning_rate, batch_size, num_samples, sharpness, non_uniformity):

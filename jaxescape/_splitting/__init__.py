@@ -10,4 +10,12 @@ May import: the core modules and `_engine` (pool sizes, input checks). It reache
 particles only through the particle protocol of `_particle.py`.
 """
 
-from .estimator import SplittingResult as SplittingResult, estimate_escape_time as estimate_escape_time
+from .estimator import (
+    Cost as Cost,
+    CrossingProbability as CrossingProbability,
+    Levels as Levels,
+    LoopPhase as LoopPhase,
+    SplittingResult as SplittingResult,
+    estimate_escape_time as estimate_escape_time,
+    mean_escape_time_by_splitting as mean_escape_time_by_splitting,
+)

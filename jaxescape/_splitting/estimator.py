@@ -22,7 +22,7 @@ import jax.random as jr
 import numpy as np
 from scipy import stats
 
-from .. import _noise
+from .. import _defaults, _noise
 from .._criteria import AbstractEscapeCriterion
 from .reaction_coordinates import (
     DistanceFrom as DistanceFrom,
@@ -43,50 +43,131 @@ from .sgd import OnPosition, empirical_levels, levels_key
 from .._engine.validation import check_positive_integer, check_positive_number, check_simulation_inputs
 
 
+class CrossingProbability(NamedTuple):
+    """p: the probability that an excursion from the entrance surface Σ reaches the escape set
+    before returning to A, with its `confidence` interval; `run_values` are the independent AMS
+    runs' estimates, `num_iterations` their kill/clone iterations."""
+
+    value: float
+    lower: float
+    upper: float
+    standard_error: float
+    run_values: np.ndarray
+    num_iterations: np.ndarray
+    num_extinct: int
+
+
+class LoopPhase(NamedTuple):
+    """The direct phase: the first entrance time T0 into Σ, the mean time of a failed loop
+    (Σ → A → Σ) and of the reactive path (Σ → escape), and its particle counts."""
+
+    first_entrance_time: float
+    loop_time: float
+    loop_time_standard_error: float
+    reactive_time: float
+    num_loops: int
+    num_loop_escapes: int
+    num_censored: int
+
+
+class Levels(NamedTuple):
+    """The level grid: A = {ξ <= a_level}, Σ = {ξ = sigma_level}, `num_levels` levels up to
+    `max_level`, where the escape set is entered."""
+
+    num_levels: int
+    a_level: float
+    sigma_level: float
+    max_level: float
+
+
+class Cost(NamedTuple):
+    """Particle-steps (`loops` of the direct phase, `splitting` of the AMS runs) and wall-clock
+    seconds including compilation."""
+
+    total: int
+    loops: int
+    splitting: int
+    seconds: float
+
+
 class SplittingResult(NamedTuple):
     """Mean escape time by adaptive multilevel splitting (times in units of dt).
 
     `mean_escape_time` = T0 + (1/p − 1)·loop_time + reactive_time, with a `confidence` interval
-    [`lower`, `upper`]. `probability` p is the probability that an excursion from the entrance
-    surface Σ reaches the escape set before returning to A, with its interval.
-    `run_probabilities` are the independent AMS run estimates. `cost` counts particle-steps
-    (`cost_loops` of the direct loop phase, `cost_splitting` of the AMS runs); `seconds` is the
-    wall-clock time including compilation.
+    [`lower`, `upper`]; its parts are in `crossing` (p), `loops` and `levels`, and what it
+    cost in `work`. The flat names of earlier versions (`probability`, `loop_time`, `cost`, …)
+    remain readable as properties; `flat()` gives them all as a dict.
     """
 
     mean_escape_time: float
     lower: float
     upper: float
     standard_error: float
-    probability: float
-    probability_lower: float
-    probability_upper: float
-    probability_standard_error: float
-    loop_time: float
-    loop_time_standard_error: float
-    first_entrance_time: float
-    reactive_time: float
-    run_probabilities: np.ndarray
-    num_iterations: np.ndarray
-    num_extinct: int
-    num_censored: int
-    num_loop_escapes: int
-    num_loops: int
-    cost: int
-    cost_loops: int
-    cost_splitting: int
-    num_levels: int
-    a_level: float
-    sigma_level: float
-    max_level: float
+    crossing: CrossingProbability
+    loops: LoopPhase
+    levels: Levels
+    work: Cost
     dt: float
     confidence: float
-    seconds: float
 
     @property
     def relative_error(self) -> float:
         """Standard error of the mean escape time divided by it."""
         return self.standard_error / self.mean_escape_time
+
+    def flat(self) -> dict:
+        """Every number under its flat name (as stored in a sweep's result files)."""
+        return {name: getattr(self, name) for name in FLAT_NAMES}
+
+
+# The flat names of earlier versions and where each now lives.
+_FLAT = {
+    "probability": ("crossing", "value"),
+    "probability_lower": ("crossing", "lower"),
+    "probability_upper": ("crossing", "upper"),
+    "probability_standard_error": ("crossing", "standard_error"),
+    "loop_time": ("loops", "loop_time"),
+    "loop_time_standard_error": ("loops", "loop_time_standard_error"),
+    "first_entrance_time": ("loops", "first_entrance_time"),
+    "reactive_time": ("loops", "reactive_time"),
+    "run_probabilities": ("crossing", "run_values"),
+    "num_iterations": ("crossing", "num_iterations"),
+    "num_extinct": ("crossing", "num_extinct"),
+    "num_censored": ("loops", "num_censored"),
+    "num_loop_escapes": ("loops", "num_loop_escapes"),
+    "num_loops": ("loops", "num_loops"),
+    "cost": ("work", "total"),
+    "cost_loops": ("work", "loops"),
+    "cost_splitting": ("work", "splitting"),
+    "num_levels": ("levels", "num_levels"),
+    "a_level": ("levels", "a_level"),
+    "sigma_level": ("levels", "sigma_level"),
+    "max_level": ("levels", "max_level"),
+    "seconds": ("work", "seconds"),
+}
+FLAT_NAMES = ("mean_escape_time", "lower", "upper", "standard_error", *_FLAT, "dt", "confidence")
+
+
+def _flat_property(group, field):
+    return property(lambda self: getattr(getattr(self, group), field),
+                    doc=f"`{group}.{field}` (the flat name of earlier versions)")
+
+
+for _name, (_group, _field) in _FLAT.items():
+    setattr(SplittingResult, _name, _flat_property(_group, _field))
+
+
+def splitting_result_from_flat(values: dict) -> SplittingResult:
+    """A `SplittingResult` from its flat names (the inverse of `SplittingResult.flat`)."""
+    groups = {"crossing": CrossingProbability, "loops": LoopPhase, "levels": Levels,
+              "work": Cost}
+    nested = {
+        group: kind(**{field: values[name] for name, (owner, field) in _FLAT.items()
+                       if owner == group})
+        for group, kind in groups.items()
+    }
+    top = {name: values[name] for name in FLAT_NAMES if name not in _FLAT}
+    return SplittingResult(**top, **nested)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,15 +238,15 @@ def _default_pool(total: int, killed_per_iteration: int) -> int:
     return max(1, min(total, max(64, next_power_of_two(-(-killed_per_iteration // 2)))))
 
 
-def estimate_escape_time(
+def mean_escape_time_by_splitting(
     dynamics,
-    criterion: AbstractEscapeCriterion | tuple[AbstractEscapeCriterion, ...],
+    criteria,
     initial_position,
     key: jax.Array,
     *,
     dt=None,
-    num_replicas: int = 256,
-    num_runs: int = 16,
+    num_replicas: int = _defaults.NUM_REPLICAS,
+    num_runs: int = _defaults.NUM_RUNS,
     reaction_coordinate: Callable | None = None,
     kill_fraction: float = 0.1,
     num_levels: int | None = None,
@@ -174,7 +255,7 @@ def estimate_escape_time(
     max_level: float | None = None,
     num_loops: int = 2,
     max_iterations: int = 100_000,
-    max_steps: int = 10**7,
+    max_steps: int = _defaults.MAX_STEPS,
     confidence: float = 0.95,
     crossing_correction: bool = True,
     check_every: int = 16,
@@ -191,7 +272,8 @@ def estimate_escape_time(
         dynamics: any autonomous `AbstractDynamics` (diagonal or matrix noise), or
             `MinibatchSGD` with `replacement=True` and an optimizer without integer state
             (plain SGD, momentum; adam is refused): see the module docstring.
-        criterion: the escape criterion (or a tuple: escape when any holds), i.e. the set B.
+        criteria: the escape criterion, or a sequence of them (escape when any holds): the
+            set B.
         initial_position: start (the minimum), shape (dim,); must lie in A.
         key: a `jax.random.key`; the same key gives the same numbers.
         dt: Euler–Maruyama time step > 0. For SGD only the time unit (default 1: times in
@@ -235,10 +317,10 @@ def estimate_escape_time(
         num_replicas, num_runs, kill_fraction, num_levels, num_loops, max_iterations, max_steps,
         confidence, check_every, num_slots, reaction_coordinate,
     )
-    criteria = criterion if isinstance(criterion, tuple) else (criterion,)
+    criteria = tuple(criteria) if isinstance(criteria, list | tuple) else (criteria,)
     if not all(isinstance(c, AbstractEscapeCriterion) for c in criteria):
         raise TypeError(
-            f"criterion must be an AbstractEscapeCriterion or a tuple of them, got {criterion!r}"
+            f"criteria must be an AbstractEscapeCriterion or a sequence of them, got {criteria!r}"
         )
     total = num_replicas * num_runs
     x0, dt_array = check_simulation_inputs(
@@ -403,6 +485,12 @@ def estimate_escape_time(
     )
 
 
+def estimate_escape_time(dynamics, criterion, initial_position, key, **options) -> SplittingResult:
+    """The earlier name of `mean_escape_time_by_splitting` (whose `criteria` is `criterion`
+    here); kept so that existing code runs unchanged."""
+    return mean_escape_time_by_splitting(dynamics, criterion, initial_position, key, **options)
+
+
 def _combine(run_p, run_reactive, first, loop_sum, loop_count, dt, confidence, *,
              num_iterations, num_extinct, num_censored, num_loop_escapes, cost_loops,
              cost_splitting, num_levels, a_level, sigma_level, max_level, start_time):
@@ -446,28 +534,13 @@ def _combine(run_p, run_reactive, first, loop_sum, loop_count, dt, confidence, *
         lower=lower * dt,
         upper=upper * dt,
         standard_error=tau_se * dt,
-        probability=p,
-        probability_lower=p_lower,
-        probability_upper=p_upper,
-        probability_standard_error=p_se,
-        loop_time=loop * dt,
-        loop_time_standard_error=loop_se * dt,
-        first_entrance_time=t0 * dt,
-        reactive_time=reactive * dt,
-        run_probabilities=run_p,
-        num_iterations=num_iterations,
-        num_extinct=num_extinct,
-        num_censored=num_censored,
-        num_loop_escapes=num_loop_escapes,
-        num_loops=int(total_loops),
-        cost=cost_loops + cost_splitting,
-        cost_loops=cost_loops,
-        cost_splitting=cost_splitting,
-        num_levels=num_levels,
-        a_level=a_level,
-        sigma_level=sigma_level,
-        max_level=max_level,
+        crossing=CrossingProbability(p, p_lower, p_upper, p_se, run_p, num_iterations,
+                                     num_extinct),
+        loops=LoopPhase(t0 * dt, loop * dt, loop_se * dt, reactive * dt, int(total_loops),
+                        num_loop_escapes, num_censored),
+        levels=Levels(num_levels, a_level, sigma_level, max_level),
+        work=Cost(cost_loops + cost_splitting, cost_loops, cost_splitting,
+                  _time.perf_counter() - start_time),
         dt=dt,
         confidence=confidence,
-        seconds=_time.perf_counter() - start_time,
     )
