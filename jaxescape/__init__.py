@@ -2,8 +2,13 @@
 
 import importlib.metadata
 
+from ._particle import (
+    AbstractParticleProcess as AbstractParticleProcess,
+    StepOptions as StepOptions,
+)
 from ._criteria import (
     AbstractEscapeCriterion as AbstractEscapeCriterion,
+    AbstractLevelCriterion as AbstractLevelCriterion,
     HalfSpace as HalfSpace,
     LossAbove as LossAbove,
     NeverEscape as NeverEscape,
@@ -53,13 +58,20 @@ from ._theory import (
 from ._sgd import MinibatchSGD as MinibatchSGD
 from ._engine import (
     EscapeResult as EscapeResult,
+    ExtrapolatedEscape as ExtrapolatedEscape,
     concatenate_results as concatenate_results,
     simulate as simulate,
     simulate_chunks as simulate_chunks,
+    simulate_extrapolated as simulate_extrapolated,
 )
 from ._splitting import (
+    Cost as Cost,
+    CrossingProbability as CrossingProbability,
+    Levels as Levels,
+    LoopPhase as LoopPhase,
     SplittingResult as SplittingResult,
     estimate_escape_time as estimate_escape_time,
+    mean_escape_time_by_splitting as mean_escape_time_by_splitting,
 )
 from ._sgd import (
     batch_factor as batch_factor,
@@ -70,6 +82,7 @@ from ._sgd import (
 )
 from ._statistics import (
     ExponentialityTest as ExponentialityTest,
+    MeanEstimate as MeanEstimate,
     RateEstimate as RateEstimate,
     SurvivalCurve as SurvivalCurve,
     escape_time_histogram as escape_time_histogram,
