@@ -17,4 +17,8 @@ from .driver import (
     simulate as simulate,
     simulate_chunks as simulate_chunks,
 )
+from .extrapolation import (
+    ExtrapolatedEscape as ExtrapolatedEscape,
+    simulate_extrapolated as simulate_extrapolated,
+)
 from .sizing import default_check_every as default_check_every, default_num_slots as default_num_slots
