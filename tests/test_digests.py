@@ -39,7 +39,7 @@ DIGESTS = {
     "sgd-shuffled-check-every-7": "c2faf6675fd3026ffc99fc1f",
     "splitting-sde": "a5e90ca76c84edb6a784c615",
     "splitting-sgd": "345203d114f01e5a84a2d6de",
-    "two-criteria-3d": "ff3a38cb70d703c6d582d56c",
+    "two-criteria-3d": "395fbc8627b95ca27397afbe",
     "xie": "db0a259ee2e91b87643609bd",
 }
 

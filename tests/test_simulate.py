@@ -4,8 +4,8 @@
   and its boundary is −1.
 - With several criteria, `boundary` is the index of the one that fired. The first in the tuple
   wins when several hold at once.
-- OutsideBall, LossAbove and Predicate have no bridge correction, so an escaped particle's final
-  position satisfies its criterion exactly.
+- Without the bridge correction (and always for Predicate, which has none) an escaped particle's
+  final position satisfies its criterion exactly.
 """
 
 import math
@@ -120,8 +120,9 @@ def test_ball_loss_and_predicate_criteria_and_first_one_wins():
     2. OutsideBall, centre (0.5, 0), radius 1.2: it reaches within 0.7 of the origin on the left,
        and lies 1.7 out on the right.
 
-    Each criterion is the first to hold in some directions, so all three occur. None has a
-    bridge correction. The final position of a particle with boundary k therefore satisfies
+    Each criterion is the first to hold in some directions, so all three occur. The run has no
+    bridge correction (LossAbove and OutsideBall have one by default). The final position of a
+    particle with boundary k therefore satisfies
     criterion k and none of the criteria before it: the first one that holds wins.
     """
     landscape, dynamics = harmonic(2)
@@ -132,7 +133,7 @@ def test_ball_loss_and_predicate_criteria_and_first_one_wins():
     )
     result = jxe.simulate(
         dynamics, criteria, jnp.zeros(2), jax.random.key(4), num_particles=3000, dt=0.02,
-        max_steps=10**6,
+        max_steps=10**6, crossing_correction=False,
     )
     assert result.escaped.all() and np.all(result.escape_step >= 1)
     y = result.position.astype(np.float64)
