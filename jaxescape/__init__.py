@@ -22,6 +22,11 @@ from ._sgd import (
     interpolation_data as interpolation_data,
     meng_data as meng_data,
 )
+from ._sgd import (
+    SplitDataset as SplitDataset,
+    load_mnist as load_mnist,
+    load_sklearn_dataset as load_sklearn_dataset,
+)
 from ._engine import (
     process_share as process_share,
     simulate_distributed as simulate_distributed,

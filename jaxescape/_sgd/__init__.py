@@ -1,7 +1,7 @@
 """SGD particles: real minibatch training runs as particles, and the SGD-specific theory.
 
-`data` (data sets), `models` (per-sample losses), `permutation` (counter-based per-epoch
-shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax training run per particle, the SGD side of
+`data` (data sets), `datasets` (real classification sets, offline), `models` (per-sample
+losses), `permutation` (counter-based per-epoch shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax training run per particle, the SGD side of
 the particle protocol), `minibatch_noise` (the SDE with SGD's exact minibatch covariance),
 `optax_noise` (Meng's loss-dependent noise as an optax transformation) and `stability` (Wu, Ma
 & E's sharpness, non-uniformity and stability condition).
@@ -14,6 +14,11 @@ from .data import (
     gaussian_regression_data as gaussian_regression_data,
     interpolation_data as interpolation_data,
     meng_data as meng_data,
+)
+from .datasets import (
+    SplitDataset as SplitDataset,
+    load_mnist as load_mnist,
+    load_sklearn_dataset as load_sklearn_dataset,
 )
 from .minibatch_noise import MinibatchNoiseSDE as MinibatchNoiseSDE
 from .minibatch_sgd import MinibatchSGD as MinibatchSGD
