@@ -75,11 +75,12 @@ class TiltedDoubleWell(AbstractLandscape):
     curvature at the minimum $L''(x_a) = k$ are set independently; the curvature at the barrier
     top is $|L''(x_b)| = k(r-1)/r$. `asymmetry` r > 1 tilts the well (r = 2 is symmetric).
 
-    Args:
-        barrier: ΔL > 0.
-        curvature: k = L''(minimum) > 0 (the sharpness).
-        asymmetry: r > 1, second minimum at distance r·p from the first.
-        minimum_position: x_a.
+    **Arguments:**
+
+    - `barrier`: ΔL > 0.
+    - `curvature`: k = L''(minimum) > 0 (the sharpness).
+    - `asymmetry`: r > 1, second minimum at distance r·p from the first.
+    - `minimum_position`: x_a.
     """
 
     barrier_height: jax.Array = eqx.field(converter=float_array)

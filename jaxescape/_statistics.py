@@ -70,8 +70,9 @@ def mean_escape_time(
     ``mean = Σ t_i / n`` and ``standard_error = std(t, ddof=1) / sqrt(n)`` (NaN when ``n == 1``).
     Assumes every particle escaped: the mean of censored times is biased low.
 
-    Raises:
-        ValueError: If any particle is censored.
+    **Raises:**
+
+    - `ValueError`: If any particle is censored.
     """
     times, censored = _validate(times, censored)
     if np.any(censored):
@@ -201,8 +202,9 @@ def exponentiality_test(
 
     Assumes independent, uncensored times.
 
-    Raises:
-        ValueError: If any particle is censored or fewer than 4 times are given.
+    **Raises:**
+
+    - `ValueError`: If any particle is censored or fewer than 4 times are given.
     """
     times, censored = _validate(times, censored)
     if np.any(censored):

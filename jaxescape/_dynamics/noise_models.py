@@ -56,10 +56,11 @@ class QuadraticLandscape(AbstractLandscape):
     Mori's Fig. 3 test problem (docs/THEORY.md §3.5): least squares on Gaussian data has this loss
     exactly, with $H = X^{\rm T}X/N$ and $L^* > 0$ the residual loss. It has no saddle.
 
-    Args:
-        hessian: H, symmetric positive definite, shape (dim, dim).
-        minimum_position: θ*, shape (dim,).
-        minimum_loss: L* (> 0 for `MoriLossNoise`).
+    **Arguments:**
+
+    - `hessian`: H, symmetric positive definite, shape (dim, dim).
+    - `minimum_position`: θ*, shape (dim,).
+    - `minimum_loss`: L* (> 0 for `MoriLossNoise`).
     """
 
     hessian_matrix: jax.Array = eqx.field(converter=float_array)
@@ -146,12 +147,13 @@ class PiecewiseQuadraticValley(AbstractLandscape):
     valley the minimum's piece climbs only $s\Delta L$, a fraction of T when $H_a \gg |H_b|$).
     Beyond $x_b$ the loss keeps falling (absorb there, e.g. with `past_saddle`).
 
-    Args:
-        barrier_height: ΔL > 0.
-        curvature: $H_a$ = L'' at the minimum x = 0, > 0.
-        saddle_curvature: $|H_b|$ = −L'' at the barrier top, > 0.
-        minimum_fraction: α ∈ (0, 1), default s.
-        saddle_fraction: β ∈ (0, 1 − α], default 1 − s; needs $\beta|H_b| \le \alpha H_a$.
+    **Arguments:**
+
+    - `barrier_height`: ΔL > 0.
+    - `curvature`: $H_a$ = L'' at the minimum x = 0, > 0.
+    - `saddle_curvature`: $|H_b|$ = −L'' at the barrier top, > 0.
+    - `minimum_fraction`: α ∈ (0, 1), default s.
+    - `saddle_fraction`: β ∈ (0, 1 − α], default 1 − s; needs $\beta|H_b| \le \alpha H_a$.
     """
 
     barrier_height: jax.Array = eqx.field(converter=float_array)
@@ -259,13 +261,14 @@ class XieSGDNoise(AbstractDynamics):
 
     The local form needs a Hessian and an eigendecomposition per step (cheap in 1-D).
 
-    Args:
-        landscape: the loss; its `minimum()` gives $H^*$.
-        learning_rate: η > 0.
-        batch_size: B > 0 (a real number: only η/B enters).
-        hessian: None (Hessian at the minimum) or "local".
-        floor: f in (0, 1], the eigenvalue floor as a fraction of $\lambda_{\min}(H^*)$ (local
-            only). Default 1/2; the exponent grows like log(1/f) as f → 0 (docs/THEORIES.md).
+    **Arguments:**
+
+    - `landscape`: the loss; its `minimum()` gives $H^*$.
+    - `learning_rate`: η > 0.
+    - `batch_size`: B > 0 (a real number: only η/B enters).
+    - `hessian`: None (Hessian at the minimum) or "local".
+    - `floor`: f in (0, 1], the eigenvalue floor as a fraction of $\lambda_{\min}(H^*)$ (local
+      only). Default 1/2; the exponent grows like log(1/f) as f → 0 (docs/THEORIES.md).
     """
 
     landscape: AbstractLandscape
@@ -347,10 +350,11 @@ class MoriLossNoise(AbstractDynamics):
     escapes); `check_parameters` raises otherwise. Where a landscape's loss drops below 0 the
     noise is taken as 0 ($L$ clipped at 0).
 
-    Args:
-        landscape: the loss, with `minimum()`; $L^* > 0$.
-        learning_rate: η > 0.
-        batch_size: B > 0.
+    **Arguments:**
+
+    - `landscape`: the loss, with `minimum()`; $L^* > 0$.
+    - `learning_rate`: η > 0.
+    - `batch_size`: B > 0.
     """
 
     landscape: AbstractLandscape
@@ -408,12 +412,13 @@ class MengPowerLawNoise(AbstractDynamics):
     V-num]) with σ, κ multiplied by $h_a$ when aligned. κ = 0 is constant (Langevin) noise
     $D = \eta\sigma/2$. $C$ is clipped at 0 where $L < L^* - \sigma/(2\kappa)$.
 
-    Args:
-        landscape: the loss, with `minimum()` (gives $L^*$ and $H^*$).
-        learning_rate: η > 0.
-        sigma: σ > 0, the covariance at the minimum.
-        kappa: κ >= 0, the coefficient of the quadratic part.
-        hessian_aligned: multiply the covariance by $H^*$.
+    **Arguments:**
+
+    - `landscape`: the loss, with `minimum()` (gives $L^*$ and $H^*$).
+    - `learning_rate`: η > 0.
+    - `sigma`: σ > 0, the covariance at the minimum.
+    - `kappa`: κ >= 0, the coefficient of the quadratic part.
+    - `hessian_aligned`: multiply the covariance by $H^*$.
     """
 
     landscape: AbstractLandscape

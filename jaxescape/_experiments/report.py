@@ -46,8 +46,9 @@ def _axis(parameter: str) -> tuple[str, callable]:
 def load_records(directory) -> tuple[RunStore, object, list[dict]]:
     """The store, the sweep and the records of the finished points, every input verified.
 
-    Raises:
-        CorruptedFileError: naming every stored input that is missing, truncated or altered.
+    **Raises:**
+
+    - `CorruptedFileError`: naming every stored input that is missing, truncated or altered.
     """
     store = RunStore(directory)
     if SWEEP_FILE not in store.files:

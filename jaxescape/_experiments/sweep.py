@@ -86,14 +86,15 @@ def _check_grid(grid, source: str) -> dict:
 class Sweep:
     """A set of simulation points: `parameters` shared by all, crossed with `grid` or listed.
 
-    Attributes:
-        parameters: values every point shares (point keys, see the module docstring).
-        grid: point key -> tuple of values; the points are every combination (first key
-            slowest).
-        points: an explicit list of point tables instead of a grid (each crossed with nothing).
-        method: "direct" (`simulate`) or "splitting" (`mean_escape_time_by_splitting`).
-        name: the sweep's name (default run directory runs/NAME).
-        output: the run directory (None: runs/NAME).
+    **Arguments:**
+
+    - `parameters`: values every point shares (point keys, see the module docstring).
+    - `grid`: point key -> tuple of values; the points are every combination (first key
+      slowest).
+    - `points`: an explicit list of point tables instead of a grid (each crossed with nothing).
+    - `method`: "direct" (`simulate`) or "splitting" (`mean_escape_time_by_splitting`).
+    - `name`: the sweep's name (default run directory runs/NAME).
+    - `output`: the run directory (None: runs/NAME).
     """
 
     parameters: Mapping = dataclasses.field(default_factory=dict)

@@ -35,12 +35,13 @@ class MinibatchNoiseSDE(AbstractDynamics):
     r"""$d\theta = -\nabla L\,dt + \sqrt{\eta\,\Sigma(\theta)}\,dW$ with Σ the exact minibatch
     covariance of `model` on `data` (module docstring; D = ηΣ/2).
 
-    Args:
-        model: the per-sample loss ℓ(θ; x, y).
-        data: the training set (n samples).
-        learning_rate: η > 0 (an array: sweeping it does not recompile).
-        batch_size: B, between 1 and n (an array).
-        replacement: minibatches drawn with replacement (p = 1/B) instead of without.
+    **Arguments:**
+
+    - `model`: the per-sample loss ℓ(θ; x, y).
+    - `data`: the training set (n samples).
+    - `learning_rate`: η > 0 (an array: sweeping it does not recompile).
+    - `batch_size`: B, between 1 and n (an array).
+    - `replacement`: minibatches drawn with replacement (p = 1/B) instead of without.
     """
 
     model: AbstractModel

@@ -28,11 +28,12 @@ def loss_dependent_noise(learning_rate, sigma, kappa, minimum_loss
                          ) -> optax.GradientTransformationExtraArgs:
     r"""Adds $\eta\sqrt{\sigma + 2\kappa\max(\text{value} - L^*, 0)}\cdot\text{noise}$ to updates.
 
-    Args:
-        learning_rate: η > 0.
-        sigma: σ >= 0, the noise covariance at the minimum (per unit η², as SGD's Σ).
-        kappa: κ >= 0, its growth with the loss.
-        minimum_loss: L*, the loss at the minimum.
+    **Arguments:**
+
+    - `learning_rate`: η > 0.
+    - `sigma`: σ >= 0, the noise covariance at the minimum (per unit η², as SGD's Σ).
+    - `kappa`: κ >= 0, its growth with the loss.
+    - `minimum_loss`: L*, the loss at the minimum.
 
     The update takes the keyword arguments `value` (the minibatch loss, a scalar) and `noise`
     (standard normals shaped like the updates).

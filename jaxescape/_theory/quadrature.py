@@ -75,19 +75,22 @@ def log_mfpt_quadrature(
     nested trapezoid rule is applied on it and on every second point, and the two are combined by
     Richardson extrapolation (error ``O(h^4)``).
 
-    Args:
-        drift: Vectorised ``A(x)``; takes and returns float64 arrays.
-        diffusion_coefficient: Vectorised ``D(x) > 0`` (noise ``sqrt(2 D)``).
-        start: Starting point ``x0``, between ``reflecting`` and ``absorbing`` (inclusive).
-        reflecting: Position ``a`` of the reflecting boundary.
-        absorbing: Position ``b`` of the absorbing boundary.
-        num_points: Approximate number of grid points, at least 101.
+    **Arguments:**
 
-    Returns:
-        ``log T(x0)``; ``-inf`` when ``start == absorbing``.
+    - `drift`: Vectorised `A(x)`; takes and returns float64 arrays.
+    - `diffusion_coefficient`: Vectorised `D(x) > 0` (noise `sqrt(2 D)`).
+    - `start`: Starting point `x0`, between `reflecting` and `absorbing` (inclusive).
+    - `reflecting`: Position `a` of the reflecting boundary.
+    - `absorbing`: Position `b` of the absorbing boundary.
+    - `num_points`: Approximate number of grid points, at least 101.
 
-    Raises:
-        ValueError: On invalid boundaries, start, grid size, or non-positive diffusion.
+    **Returns:**
+
+    `log T(x0)`; `-inf` when `start == absorbing`.
+
+    **Raises:**
+
+    - `ValueError`: On invalid boundaries, start, grid size, or non-positive diffusion.
     """
     start = _check_finite_number("start", start)
     reflecting = _check_finite_number("reflecting", reflecting)
@@ -189,15 +192,17 @@ def kramers_time(
     ``x_b`` (e.g. the next minimum); ``"at_saddle"`` is the time to first *touch* ``x_b``, which is
     half as long, because a particle at the top is equally likely to fall back or go over.
 
-    Args:
-        barrier: ``ΔU = U(x_b) - U(x_a)`` (may be any real number; the formula needs ``ΔU >> T``).
-        curvature_minimum: ``U''(x_a) > 0``.
-        curvature_saddle: ``|U''(x_b)| > 0`` (a negative value is replaced by its absolute value).
-        temperature: Noise level ``T = D > 0``.
-        absorption: ``"beyond_saddle"`` (default) or ``"at_saddle"``.
+    **Arguments:**
 
-    Returns:
-        τ, broadcast over the array arguments (a float for scalar input).
+    - `barrier`: `ΔU = U(x_b) - U(x_a)` (may be any real number; the formula needs `ΔU >> T`).
+    - `curvature_minimum`: `U''(x_a) > 0`.
+    - `curvature_saddle`: `|U''(x_b)| > 0` (a negative value is replaced by its absolute value).
+    - `temperature`: Noise level `T = D > 0`.
+    - `absorption`: `"beyond_saddle"` (default) or `"at_saddle"`.
+
+    **Returns:**
+
+    τ, broadcast over the array arguments (a float for scalar input).
     """
     if absorption not in ("beyond_saddle", "at_saddle"):
         raise ValueError(f"absorption must be 'beyond_saddle' or 'at_saddle', got {absorption!r}")
@@ -244,14 +249,16 @@ def eyring_kramers_time(
     saddle (the 1-D reduction is :func:`kramers_time` with ``"beyond_saddle"``). Determinants are
     taken as sums of log-eigenvalues (``eigvalsh``).
 
-    Args:
-        hessian_minimum: Symmetric ``(n, n)`` Hessian at the minimum.
-        hessian_saddle: Symmetric ``(n, n)`` Hessian at the saddle.
-        barrier: ``ΔU = U(saddle) - U(minimum)``.
-        temperature: Noise level ``T > 0``.
+    **Arguments:**
 
-    Returns:
-        E τ as a float (``inf`` beyond float range).
+    - `hessian_minimum`: Symmetric `(n, n)` Hessian at the minimum.
+    - `hessian_saddle`: Symmetric `(n, n)` Hessian at the saddle.
+    - `barrier`: `ΔU = U(saddle) - U(minimum)`.
+    - `temperature`: Noise level `T > 0`.
+
+    **Returns:**
+
+    E τ as a float (`inf` beyond float range).
     """
     hessian_minimum = np.atleast_2d(np.asarray(hessian_minimum, dtype=np.float64))
     hessian_saddle = np.atleast_2d(np.asarray(hessian_saddle, dtype=np.float64))
