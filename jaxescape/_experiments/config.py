@@ -76,7 +76,7 @@ class ExperimentConfig:
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            value = _CHECKS[field.name](field.name, getattr(self, field.name))
+            value = CHECKS[field.name](field.name, getattr(self, field.name))
             object.__setattr__(self, field.name, value)
 
 
@@ -96,7 +96,7 @@ def _number(name: str, value, *, above: float, allowed: str) -> float:
     return number
 
 
-def _integer(name: str, value, *, lower: int, upper: int) -> int:
+def check_integer(name: str, value, *, lower: int, upper: int) -> int:
     """An integer in [lower, upper]; an integral float (as TOML writes 1e6) is accepted."""
     allowed = f"an integer between {lower} and {upper}"
     integral_float = isinstance(value, float) and math.isfinite(value) and value.is_integer()
@@ -143,24 +143,24 @@ def _output(name: str, value) -> str | None:
     return value
 
 
-def _positive(name, value):
+def check_positive(name, value):
     return _number(name, value, above=0.0, allowed="> 0")
 
 
-_CHECKS = {
+CHECKS = {
     "landscape": _landscape,
-    "barrier": _positive,
-    "curvature": _positive,
+    "barrier": check_positive,
+    "curvature": check_positive,
     "asymmetry": lambda name, value: _number(name, value, above=1.0, allowed="> 1"),
-    "sharpness": _positive,
-    "loss_scale": _positive,
+    "sharpness": check_positive,
+    "loss_scale": check_positive,
     "temperatures": _temperatures,
-    "particles": lambda name, value: _integer(
+    "particles": lambda name, value: check_integer(
         name, value, lower=1, upper=MAX_PARTICLE_INDEX
     ),
-    "dt": _positive,
-    "max_steps": lambda name, value: _integer(name, value, lower=1, upper=MAX_STEPS_LIMIT),
-    "seed": lambda name, value: _integer(name, value, lower=0, upper=2**32 - 1),
+    "dt": check_positive,
+    "max_steps": lambda name, value: check_integer(name, value, lower=1, upper=MAX_STEPS_LIMIT),
+    "seed": lambda name, value: check_integer(name, value, lower=0, upper=2**32 - 1),
     "crossing_correction": _flag,
     "output": _output,
     "progress": _flag,
@@ -218,7 +218,7 @@ def load_config(path, **overrides) -> ExperimentConfig:
     return make_config(values, f"config file {os.fspath(path)!r}")
 
 
-def _toml_value(value) -> str:
+def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -228,7 +228,7 @@ def _toml_value(value) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # JSON escapes are valid TOML escapes
     if isinstance(value, tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -240,5 +240,5 @@ def config_to_toml(config: ExperimentConfig) -> str:
         if value is None:
             lines.append(f"# {name} is unset (default)")
         else:
-            lines.append(f"{name} = {_toml_value(value)}")
+            lines.append(f"{name} = {toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import ConfigError, ExperimentConfig, config_to_toml
+from .store import atomic_write
 from .._criteria import past_saddle
 from .._dynamics.sde import OverdampedLangevin
 from .._landscapes import AbstractLandscape, StyblinskiTang, TiltedDoubleWell
@@ -94,7 +95,7 @@ def landscape_geometry(landscape: AbstractLandscape) -> dict:
     }
 
 
-def _plan_levels(config: ExperimentConfig, landscape, geometry) -> list[dict]:
+def plan_levels(config: ExperimentConfig, landscape, geometry) -> list[dict]:
     """The references of every level, computed before anything is simulated."""
     if landscape.dim != 1:
         raise ConfigError(f"the experiment needs a 1-D landscape, got dim {landscape.dim}")
@@ -124,7 +125,7 @@ def _finite_or_none(value):
     return value
 
 
-def _analyse(
+def analyse_level(
     result, plan: dict, config: ExperimentConfig, barrier: float
 ) -> tuple[dict, LevelData | None]:
     """The level's entry of the summary and its figure data (None if every particle diverged)."""
@@ -187,7 +188,7 @@ def _analyse(
     return level, panel
 
 
-def _format(value, spec: str) -> str:
+def format_number(value, spec: str) -> str:
     return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
 
 
@@ -213,13 +214,13 @@ def format_table(levels: list[dict]) -> str:
         else:
             time_spec, error_spec = ".5g", ".2g"
         rows.append((
-            _format(level["temperature"], ".4g"),
-            _format(level["barrier_over_temperature"], ".4g"),
-            f"{_format(level['mfpt'], time_spec)} ± {_format(error, error_spec)}{mark}",
-            _format(level["exact_mfpt"], time_spec),
-            _format(level["kramers_time"], time_spec),
-            _format(level.get("ratio_simulated_to_exact"), ".4f"),
-            _format(level.get("deviation_in_standard_errors"), "+.2f"),
+            format_number(level["temperature"], ".4g"),
+            format_number(level["barrier_over_temperature"], ".4g"),
+            f"{format_number(level['mfpt'], time_spec)} ± {format_number(error, error_spec)}{mark}",
+            format_number(level["exact_mfpt"], time_spec),
+            format_number(level["kramers_time"], time_spec),
+            format_number(level.get("ratio_simulated_to_exact"), ".4f"),
+            format_number(level.get("deviation_in_standard_errors"), "+.2f"),
             _format_p_value(level.get("exponentiality_p_value")),
         ))
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
@@ -231,24 +232,6 @@ def format_table(levels: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: str, write) -> None:
-    """Calls write(binary_file) on a temporary file next to `path`, then renames it into place."""
-    directory, name = os.path.split(path)
-    descriptor, temporary = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.",
-                                             suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
 def _write_json(path: str, data: dict) -> None:
     def sanitise(value):
         if isinstance(value, dict):
@@ -258,7 +241,7 @@ def _write_json(path: str, data: dict) -> None:
         return _finite_or_none(value)
 
     text = json.dumps(sanitise(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    _atomic_write(path, lambda file: file.write(text.encode()))
+    atomic_write(path, lambda file: file.write(text.encode()))
 
 
 def make_run_directory(output: str | None, prefix: str = "kramers") -> str:
@@ -278,7 +261,7 @@ def make_run_directory(output: str | None, prefix: str = "kramers") -> str:
     raise RuntimeError(f"cannot create a fresh run directory next to {base}")
 
 
-def _versions() -> dict:
+def package_versions() -> dict:
     def version(package):
         try:
             return importlib.metadata.version(package)
@@ -305,7 +288,7 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
     started = time.perf_counter()
     landscape = build_landscape(config)
     geometry = landscape_geometry(landscape)
-    plans = _plan_levels(config, landscape, geometry)
+    plans = plan_levels(config, landscape, geometry)
     criterion = past_saddle(landscape)
     start = landscape.minimum()
     expected_steps = [plan["exact_mfpt"] / config.dt for plan in plans]
@@ -313,10 +296,10 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
     expected_work = config.particles * sum(
         steps * -math.expm1(-config.max_steps / steps) for steps in expected_steps
     )
-    versions = _versions()
+    versions = package_versions()
     run_directory = make_run_directory(config.output)
     config = dataclasses.replace(config, output=run_directory)
-    _atomic_write(os.path.join(run_directory, "config.toml"),
+    atomic_write(os.path.join(run_directory, "config.toml"),
                   lambda file: file.write(config_to_toml(config).encode()))
 
     say(f"jaxescape {versions['jaxescape']} Kramers validation: {config.landscape}, "
@@ -359,7 +342,7 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
             progress=f"T={temperature:.3g}" if config.progress else False,
         )
         simulated = time.perf_counter()
-        level, panel = _analyse(result, plan, config, geometry["barrier"])
+        level, panel = analyse_level(result, plan, config, geometry["barrier"])
         level["wall_time_s"] = simulated - level_start
         level["analysis_time_s"] = time.perf_counter() - simulated
         summary["levels"].append(level)
@@ -372,7 +355,7 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
         summary["total_wall_time_s"] = time.perf_counter() - started
         # Written after every level, so an interrupted run keeps what it finished.
         _write_json(os.path.join(run_directory, "summary.json"), summary)
-        _atomic_write(os.path.join(run_directory, "escape_times.npz"),
+        atomic_write(os.path.join(run_directory, "escape_times.npz"),
                       lambda file: np.savez_compressed(file, **arrays))
         say(f"T = {temperature:.4g} done in {level['wall_time_s']:.1f} s"
             + "".join(f"; {note}" for note in level["notes"]))
@@ -380,7 +363,7 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
     if panels:
         title = (f"{config.landscape}, ΔL = {geometry['barrier']:.4g}, "
                  f"{config.particles} particles per level, dt = {config.dt:g}")
-        _atomic_write(os.path.join(run_directory, "escape_times.png"),
+        atomic_write(os.path.join(run_directory, "escape_times.png"),
                       lambda file: plot_escape_times(panels, file, title))
     summary["complete"] = True
     summary["total_wall_time_s"] = time.perf_counter() - started

@@ -19,15 +19,15 @@ from matplotlib.figure import Figure
 
 from .plots import LevelData, plot_escape_times
 from .._statistics import exponential_rate_mle
-from .store import CorruptedFileError, RunStore
-from .sweep import load_sweep
-from .sweep_run import (
+from .store import (
     ENVIRONMENT_FILE,
     SUMMARY_FILE,
     SWEEP_FILE,
-    describe_point,
+    CorruptedFileError,
+    RunStore,
     point_file,
 )
+from .sweep import describe_point, load_sweep
 from .._trends import weighted_linear_fit
 
 

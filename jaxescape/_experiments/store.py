@@ -17,12 +17,42 @@ import io
 import json
 import os
 import signal
+import tempfile
 import threading
 import zipfile
 
 import numpy as np
 
-from .kramers import _atomic_write
+
+# The layout of a sweep's run directory.
+SWEEP_FILE = "sweep.toml"
+ENVIRONMENT_FILE = "environment.json"
+SUMMARY_FILE = "summary.csv"
+
+
+def point_file(index: int, extension: str) -> str:
+    """A point's result file, relative to the run directory."""
+    return f"points/point-{index:05d}.{extension}"
+
+
+def atomic_write(path: str, write) -> None:
+    """Calls write(binary_file) on a temporary file next to `path`, then renames it into place."""
+    directory, name = os.path.split(path)
+    descriptor, temporary = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.",
+                                             suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 
 
 MANIFEST = "manifest.json"
@@ -127,13 +157,13 @@ class RunStore:
         """Writes `name` atomically; it becomes part of the run at the next `commit`."""
         path = self._path(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _atomic_write(path, lambda file: file.write(data))
+        atomic_write(path, lambda file: file.write(data))
         self._files[name] = {"sha256": _sha256(data), "bytes": len(data)}
 
     def commit(self) -> None:
         """Atomically writes the manifest naming every file written so far with its hash."""
         manifest = {"format": _FORMAT, "files": dict(sorted(self._files.items()))}
-        _atomic_write(self._path(MANIFEST), lambda file: file.write(json_bytes(manifest)))
+        atomic_write(self._path(MANIFEST), lambda file: file.write(json_bytes(manifest)))
 
     def _verified(self, name: str) -> tuple[bytes | None, str | None]:
         entry = self._files.get(name)

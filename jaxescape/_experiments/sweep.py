@@ -26,12 +26,12 @@ import os
 from collections.abc import Mapping
 
 from .config import (
-    _CHECKS,
+    CHECKS,
     ConfigError,
     ExperimentConfig,
-    _integer,
-    _positive,
-    _toml_value,
+    check_integer,
+    check_positive,
+    toml_value,
     check_keys,
     read_toml,
 )
@@ -48,10 +48,10 @@ _ONLY_FOR_METHOD = {"particles": "direct", "replicas": "splitting", "runs": "spl
 POINT_KEYS = (*_SHARED, *_ONLY_FOR_LANDSCAPE, *_ONLY_FOR_METHOD)
 TOP_KEYS = ("name", "method", "output", "parameters", "grid", "points")
 _POINT_CHECKS = {
-    **{key: _CHECKS[key] for key in POINT_KEYS if key in _CHECKS},
-    "temperature": _positive,
-    "replicas": lambda name, value: _integer(name, value, lower=2, upper=2**16),
-    "runs": lambda name, value: _integer(name, value, lower=2, upper=4096),
+    **{key: CHECKS[key] for key in POINT_KEYS if key in CHECKS},
+    "temperature": check_positive,
+    "replicas": lambda name, value: check_integer(name, value, lower=2, upper=2**16),
+    "runs": lambda name, value: check_integer(name, value, lower=2, upper=4096),
 }
 _POINT_DEFAULTS = {**{key: _DEFAULTS[key] for key in POINT_KEYS if key in _DEFAULTS},
                    "replicas": 400, "runs": 16}
@@ -120,7 +120,7 @@ class Sweep:
         if not isinstance(self.name, str) or not self.name or os.sep in self.name:
             raise ConfigError(f"name must be a non-empty string without {os.sep!r}, "
                               f"got {self.name!r}")
-        object.__setattr__(self, "output", _CHECKS["output"]("output", self.output))
+        object.__setattr__(self, "output", CHECKS["output"]("output", self.output))
         size = len(self.points) or _product_size(self.grid)
         if size > MAX_POINTS:
             raise ConfigError(f"a sweep may hold at most {MAX_POINTS} points, got {size}")
@@ -205,14 +205,14 @@ def load_sweep(path, **overrides) -> Sweep:
 def sweep_to_toml(sweep: Sweep) -> str:
     """The sweep as canonical TOML (no output): equal sweeps give equal text."""
     lines = ["# jaxescape sweep (read back with jaxescape sweep FILE)",
-             f"name = {_toml_value(sweep.name)}", f"method = {_toml_value(sweep.method)}"]
-    lines += ["", "[parameters]"] + [f"{key} = {_toml_value(value)}"
+             f"name = {toml_value(sweep.name)}", f"method = {toml_value(sweep.method)}"]
+    lines += ["", "[parameters]"] + [f"{key} = {toml_value(value)}"
                                      for key, value in sweep.parameters.items()]
     if sweep.grid:
-        lines += ["", "[grid]"] + [f"{key} = {_toml_value(values)}"
+        lines += ["", "[grid]"] + [f"{key} = {toml_value(values)}"
                                    for key, values in sweep.grid.items()]
     for point in sweep.points:
-        lines += ["", "[[points]]"] + [f"{key} = {_toml_value(value)}"
+        lines += ["", "[[points]]"] + [f"{key} = {toml_value(value)}"
                                        for key, value in point.items()]
     return "\n".join(lines) + "\n"
 
@@ -228,3 +228,9 @@ def splitting_sweep(config: ExperimentConfig, *, replicas: int | None = None,
                        if value is not None})
     points = [{"temperature": temperature} for temperature in config.temperatures]
     return Sweep(parameters=parameters, points=points, method="splitting", name="splitting")
+
+
+def describe_point(point: dict, swept) -> str:
+    """The swept parameters of a point, as `name=value, …`."""
+    return ", ".join(f"{key}={point[key]:g}" if isinstance(point[key], float)
+                     else f"{key}={point[key]}" for key in swept) or "single point"

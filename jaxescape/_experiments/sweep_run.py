@@ -32,23 +32,30 @@ from .config import ConfigError
 from .._criteria import past_saddle
 from .kramers import (
     CENSORED_MLE,
-    _analyse,
-    _format,
-    _plan_levels,
-    _versions,
+    analyse_level,
+    format_number,
+    plan_levels,
+    package_versions,
     build_landscape,
     landscape_geometry,
 )
 from .._engine.driver import simulate
 from .._splitting import mean_escape_time_by_splitting
-from .store import CorruptedFileError, RunStore, deferred_interrupt, json_bytes, npz_bytes
-from .sweep import Sweep, load_sweep, make_sweep, point_config, sweep_to_toml
+from .store import (
+    ENVIRONMENT_FILE,
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    CorruptedFileError,
+    RunStore,
+    deferred_interrupt,
+    json_bytes,
+    npz_bytes,
+    point_file,
+)
+from .sweep import Sweep, describe_point, load_sweep, make_sweep, point_config, sweep_to_toml
 from .._trends import ratio_to_theory
 
 
-SWEEP_FILE = "sweep.toml"
-ENVIRONMENT_FILE = "environment.json"
-SUMMARY_FILE = "summary.csv"
 CONFIDENCE = 0.95
 KEY = "jax.random.fold_in(jax.random.key(seed), index)"
 RESULT_COLUMNS = (
@@ -60,15 +67,6 @@ RESULT_COLUMNS = (
 )
 
 
-def point_file(index: int, extension: str) -> str:
-    return f"points/point-{index:05d}.{extension}"
-
-
-def describe_point(point: dict, swept) -> str:
-    return ", ".join(f"{key}={point[key]:g}" if isinstance(point[key], float)
-                     else f"{key}={point[key]}" for key in swept) or "single point"
-
-
 def plan_points(sweep: Sweep) -> list[dict]:
     """Landscape, dynamics and references of every point, before anything is simulated."""
     plans = []
@@ -78,7 +76,7 @@ def plan_points(sweep: Sweep) -> list[dict]:
         landscape = build_landscape(config)
         geometry = landscape_geometry(landscape)
         try:
-            (level,) = _plan_levels(config, landscape, geometry)
+            (level,) = plan_levels(config, landscape, geometry)
         except ConfigError as error:
             message = str(error).replace("temperatures[0]", "temperature")
             raise ConfigError(f"point {index} ({describe_point(point, swept)}): {message}") \
@@ -90,7 +88,7 @@ def plan_points(sweep: Sweep) -> list[dict]:
 
 def _environment() -> dict:
     device = jax.devices()[0]
-    return {"versions": _versions(), "platform": jax.default_backend(),
+    return {"versions": package_versions(), "platform": jax.default_backend(),
             "device_kind": device.device_kind, "num_devices": jax.device_count(),
             "key_derivation": f"point index: {KEY}"}
 
@@ -102,7 +100,7 @@ def _simulate_direct(plan: dict, key, label) -> tuple[dict, dict, list]:
         num_particles=point["particles"], dt=point["dt"], max_steps=point["max_steps"],
         crossing_correction=point["crossing_correction"], progress=label,
     )
-    level, _ = _analyse(result, plan, config, plan["geometry"]["barrier"])
+    level, _ = analyse_level(result, plan, config, plan["geometry"]["barrier"])
     row = {key: level.get(key) for key in ("num_particles", "num_escaped", "num_censored",
                                            "num_diverged", "mfpt", "mfpt_standard_error",
                                            "mfpt_estimator", "exponentiality_p_value")}
@@ -251,8 +249,8 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
                 bar.update(1)
                 summary = records[-1]["summary"]
                 say(f"point {index + 1}/{len(plans)} ({describe_point(plan['point'], swept)}): "
-                    f"MFPT {_format(summary['mfpt'], '.5g')} ± "
-                    f"{_format(summary['mfpt_standard_error'], '.2g')}, exact "
+                    f"MFPT {format_number(summary['mfpt'], '.5g')} ± "
+                    f"{format_number(summary['mfpt_standard_error'], '.2g')}, exact "
                     f"{plan['exact_mfpt']:.5g} ({records[-1]['timing']['wall_time_s']:.1f} s)"
                     + "".join(f"; {note}" for note in records[-1]["notes"]))
     except KeyboardInterrupt:

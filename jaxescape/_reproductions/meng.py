@@ -12,7 +12,7 @@ import numpy as np
 from .._theory.closed_forms import meng_log_escape_time
 from .._landscapes import TiltedDoubleWell
 from .._dynamics.noise_models import MengPowerLawNoise
-from .tools import _check_size, _escape_sweep, _finish, _one_d_point
+from .tools import check_size, escape_sweep, finish, one_d_point
 
 
 _MENG = {
@@ -35,7 +35,7 @@ def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
        log τ − log(prefactor) against 1/k, slope log(1 + 2κΔL/σ)/(ηκ) (tolerance 10%): Meng's v3
        claim that sharp minima are escaped exponentially faster needs κ ∝ h.
     """
-    _check_size(size)
+    check_size(size)
     began = (time.perf_counter(), time.process_time())
     config = _MENG[size]
     particles, count = config["particles"], config["points"]
@@ -48,12 +48,12 @@ def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
     for barrier in barriers:
         landscape = TiltedDoubleWell(barrier, 1.0, 2.0)
         dynamics = MengPowerLawNoise(landscape, learning_rate, sigma, kappa)
-        point = _one_d_point(f"meng/power ΔL={barrier:.3g}", barrier, dynamics, landscape, 0.1,
+        point = one_d_point(f"meng/power ΔL={barrier:.3g}", barrier, dynamics, landscape, 0.1,
                              learning_rate, laplace=False)
         point["laplace_log"] = float(meng_log_escape_time(barrier, 1.0, 0.5, learning_rate, sigma,
                                                           kappa))
         points.append(point)
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "power_law",
         f"TiltedDoubleWell(ΔL, k=1, r=2), MengPowerLawNoise(η={learning_rate}, σ={sigma}, "
         f"κ={kappa}): log τ against log(1 + 2κΔL/σ).",
@@ -69,12 +69,12 @@ def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
     for barrier in barriers:
         landscape = TiltedDoubleWell(barrier, 1.0, 2.0)
         dynamics = MengPowerLawNoise(landscape, learning_rate, sigma_constant, 0.0)
-        point = _one_d_point(f"meng/constant ΔL={barrier:.3g}", barrier, dynamics, landscape, 0.1,
+        point = one_d_point(f"meng/constant ΔL={barrier:.3g}", barrier, dynamics, landscape, 0.1,
                              learning_rate, laplace=False)
         point["laplace_log"] = float(meng_log_escape_time(barrier, 1.0, 0.5, learning_rate,
                                                           sigma_constant, 0.0))
         points.append(point)
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "constant_noise",
         f"TiltedDoubleWell(ΔL, k=1, r=2), constant noise D = ησ₀/2 (σ₀={sigma_constant:.4g}, "
         "κ=0): log τ against ΔL.",
@@ -95,12 +95,12 @@ def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
         landscape = TiltedDoubleWell(barrier, k, 2.0)
         dynamics = MengPowerLawNoise(landscape, learning_rate, sigma_aligned, kappa_aligned,
                                      hessian_aligned=True)
-        point = _one_d_point(f"meng/aligned k={k:.3g}", k, dynamics, landscape, 0.1 / k,
+        point = one_d_point(f"meng/aligned k={k:.3g}", k, dynamics, landscape, 0.1 / k,
                              learning_rate, laplace=False)
         point["laplace_log"] = float(meng_log_escape_time(
             barrier, k, k / 2, learning_rate, sigma_aligned, kappa_aligned, hessian_aligned=True))
         points.append(point)
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "aligned_sharpness",
         f"TiltedDoubleWell(ΔL={barrier:.3g}, k, r=2), MengPowerLawNoise(η={learning_rate}, "
         f"σ̄={sigma_aligned:.3g}, κ̄={kappa_aligned:.3g}, hessian_aligned=True): log τ minus the "
@@ -114,5 +114,5 @@ def reproduce_meng(output_dir, size="default", seed=0, progress=True) -> dict:
         (lambda b: math.log1p(2 * kappa * b / sigma), "log(1+2κΔL/σ)"), (lambda b: b, "ΔL"),
         (lambda k: 1 / k, "1/k"),
     ]
-    return _finish("meng", "Meng et al. (arXiv 2006.13719): power-law dynamic vs constant noise",
+    return finish("meng", "Meng et al. (arXiv 2006.13719): power-law dynamic vs constant noise",
                    output_dir, size, seed, began, sweeps, transforms)

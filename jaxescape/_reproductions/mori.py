@@ -17,7 +17,7 @@ from .._theory.closed_forms import (
     mori_stationary_exponent,
 )
 from .._dynamics.noise_models import MoriLossNoise, QuadraticLandscape
-from .tools import _check_size, _escape_sweep, _finish, _format, _run
+from .tools import check_size, escape_sweep, finish, format_value, run_direct
 
 
 _MORI = {
@@ -92,7 +92,7 @@ def _mori_stationary(config, problems, key, progress, size):
         particle_steps = 0
         for name, step in (("dt", dt), ("2dt", 2 * dt)):
             steps = int(round(config["stationary_time"] / step))
-            result, _ = _run(dynamics, NeverEscape(), landscape.minimum(),
+            result, _ = run_direct(dynamics, NeverEscape(), landscape.minimum(),
                              jr.fold_in(jr.fold_in(key, index), int(name == "2dt")), step,
                              config["stationary_particles"], steps,
                              f"mori/stationary d={dimension} η={learning_rate} B={batch} ({name})",
@@ -134,7 +134,7 @@ def _threshold_grid(dimension, flatness, minimum_loss, learning_rate, batch, lar
 
 
 # −ζ(1/2)/√(2π) (Siegmund 1979; Broadie, Glasserman, Kou 1997).
-_BRIDGE_SHIFT = 0.5825971579390106
+BRIDGE_SHIFT = 0.5825971579390106
 
 
 def discrete_monitoring_threshold(threshold_ratio, flatness, loss_minimum, learning_rate, batch,
@@ -149,7 +149,7 @@ def discrete_monitoring_threshold(threshold_ratio, flatness, loss_minimum, learn
     """
     radius = math.sqrt(2 * (threshold_ratio - 1) * loss_minimum / flatness)
     sigma = math.sqrt(2 * learning_rate * flatness * threshold_ratio * loss_minimum / batch)
-    shifted = radius + _BRIDGE_SHIFT * sigma * math.sqrt(dt)
+    shifted = radius + BRIDGE_SHIFT * sigma * math.sqrt(dt)
     return 1 + flatness * shifted**2 / (2 * loss_minimum)
 
 
@@ -175,7 +175,7 @@ def _mori_passage_sweep(dimension, problem, config, key, progress, size):
             "predicted_bias": discrete - exact,
         })
     predicted = float(mori_passage_exponent(learning_rate, batch, flatness, dimension))
-    sweep = _escape_sweep(
+    sweep = escape_sweep(
         f"passage_d{dimension}",
         f"Linear regression d={dimension} (h* = {flatness:.4f}, L* = {loss_minimum:.4f}), "
         f"MoriLossNoise(η={learning_rate:.4g}, B={batch}); exit when L ≥ cL* (LossAbove). Mean "
@@ -200,7 +200,7 @@ def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
       factor-4 range of c ending where the exact mean time is `passage_time` (the finite-c slope
       approaches the asymptote from below, as $c^{\phi}(c-1)^{-n/2}$: see docs/THEORIES.md).
     """
-    _check_size(size)
+    check_size(size)
     began = (time.perf_counter(), time.process_time())
     config = _MORI[size]
     key = jr.key(seed)
@@ -219,7 +219,7 @@ def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
              "| d | η | B | h* | φ (sim) | SE | φ (2dt) | bias | 1 + B/(ηh*) | ratio | ok |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in stationary["rows"]:
-        lines.append("| " + " | ".join(_format(row[key]) for key in (
+        lines.append("| " + " | ".join(format_value(row[key]) for key in (
             "dimension", "learning_rate", "batch_size", "flatness", "phi", "phi_se", "phi_2dt",
             "bias", "phi_predicted", "ratio", "within_tolerance")) + " |")
     lines.append("")
@@ -238,7 +238,7 @@ def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
         axis.legend(fontsize=7)
 
     transforms = [(math.log, "log c")] * len(sweeps)
-    return _finish(
+    return finish(
         "mori", "Mori et al. (ICML 2022) Fig. 3: power-law stationary law and passage times",
         output_dir, size, seed, began, sweeps, transforms,
         extra={"stationary_exponent": stationary,

@@ -39,15 +39,15 @@ from .._sgd.models import LinearRegression, MengDoubleWell, TrainingLoss, meng_s
 from .._dynamics.noise_models import MengPowerLawNoise, MoriLossNoise, QuadraticLandscape
 from .._sgd.optax_noise import noisy_sgd
 from .._theory.reference import exact_mfpt, exact_mfpt_interval
-from .mori import _BRIDGE_SHIFT
+from .mori import BRIDGE_SHIFT
 from .tools import (
-    _check_size,
-    _figure,
-    _format,
-    _header,
-    _mean_time,
-    _num_slots,
-    _write_outputs,
+    check_size,
+    new_figure,
+    format_value,
+    report_header,
+    mean_time,
+    pool_slots,
+    write_outputs,
 )
 from .._sgd.minibatch_sgd import MinibatchSGD
 from .._engine.driver import simulate
@@ -151,7 +151,7 @@ def _monitoring_shift(sde, learning_rate):
     """β·η·sqrt(Σ(b)): the discrete-monitoring shift of an exit at b for steps of size η."""
     def widen(boundary):
         covariance = float(sde.covariance(jnp.array([boundary]))[0, 0])
-        return _BRIDGE_SHIFT * learning_rate * math.sqrt(covariance)
+        return BRIDGE_SHIFT * learning_rate * math.sqrt(covariance)
 
     return widen
 
@@ -176,9 +176,9 @@ def _simulate_mean(dynamics, problem, key, num_particles, dt, expected, progress
     result = simulate(
         dynamics, problem["criterion"], problem["start"], key, num_particles=num_particles, dt=dt,
         max_steps=int(min(60 * expected / dt + 2000, 2**31 - 1)),
-        num_slots=_num_slots(num_particles), progress=label if progress else False,
+        num_slots=pool_slots(num_particles), progress=label if progress else False,
     )
-    mean, standard_error = _mean_time(result)
+    mean, standard_error = mean_time(result)
     return {
         "tau": mean, "tau_se": standard_error, "censored": int(np.sum(result.censored)),
         "diverged": int(np.sum(result.diverged)), "particle_steps": int(np.sum(result.escape_step)),
@@ -317,7 +317,7 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
 
     See the module docstring for the design; writes results.json, results.md, sgd-vs-sde.png.
     """
-    _check_size(size)
+    check_size(size)
     began = (time.perf_counter(), time.process_time())
     config = _SIZES[size]
     key = jr.key(seed)
@@ -337,7 +337,7 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
         "sweeps": {sweep["name"]: sweep for sweep in sweeps}, "meng_noise": noise,
         "checks": checks, "all_checks_passed": all(checks.values()),
     }
-    lines = _header("SGD against its SDEs (docs/THEORY.md §1.1–1.2, §7.1) and Meng's added noise",
+    lines = report_header("SGD against its SDEs (docs/THEORY.md §1.1–1.2, §7.1) and Meng's added noise",
                     size, seed, began, [])
     for sweep in sweeps:
         lines += [f"## {sweep['name']}: {sweep['description']}", "",
@@ -349,7 +349,7 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
                   "| η | B | τ SGD | SE | τ exact | SGD/exact | ± | shifted/exact | "
                   "paper/exact | (SGD−exact)/SE | agrees |", "|---" * 11 + "|"]
         for row in sweep["rows"]:
-            lines.append("| " + " | ".join(_format(row[name]) for name in (
+            lines.append("| " + " | ".join(format_value(row[name]) for name in (
                 "learning_rate", "batch_size", "tau", "tau_se", "tau_exact", "ratio", "ratio_se",
                 "ratio_shifted", "ratio_paper_model", "deviation_in_se", "agrees")) + " |")
         other = sweep["reshuffled"]
@@ -369,12 +369,12 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
     lines += ["", "## Checks", "", f"{len(checks) - len(failed)} of {len(checks)} passed."]
     lines += [f"- failed: `{name}`" for name in failed] + [""]
     summary["wall_seconds"] = time.perf_counter() - began[0]
-    _write_outputs(output_dir, "sgd-vs-sde", summary, lines, _plot(sweeps, noise))
+    write_outputs(output_dir, "sgd-vs-sde", summary, lines, _plot(sweeps, noise))
     return summary
 
 
 def _plot(sweeps, noise):
-    figure, (ratio_axis, noise_axis) = _figure(2)
+    figure, (ratio_axis, noise_axis) = new_figure(2)
     for sweep, marker in zip(sweeps, ("o", "s")):
         rows = sweep["rows"]
         rates = [row["learning_rate"] for row in rows]

@@ -37,14 +37,14 @@ _STEP_LIMIT = 2**31 - 1
 # --------------------------------------------------------------------------------------------
 # Measurement helpers
 
-def _num_slots(num_particles: int) -> int:
+def pool_slots(num_particles: int) -> int:
     """About N/8 working slots: keeps the pool busy until the exponential tail (CPU-friendly)."""
     target = max(32, num_particles // 8)
     limit = 4096 if jax.default_backend() == "cpu" else 2**20
     return min(limit, 1 << (target - 1).bit_length())
 
 
-def _mean_time(result):
+def mean_time(result):
     """Sample mean escape time and SE; censored runs fall back on the exponential MLE."""
     times = result.escape_time[~result.diverged]
     censored = result.censored[~result.diverged]
@@ -55,11 +55,11 @@ def _mean_time(result):
     return mean, mean / math.sqrt(max(escaped, 1))
 
 
-def _run(dynamics, criterion, start, key, dt, num_particles, max_steps, label, progress):
+def run_direct(dynamics, criterion, start, key, dt, num_particles, max_steps, label, progress):
     began = time.perf_counter()
     result = simulate(
         dynamics, criterion, start, key, num_particles=num_particles, dt=dt,
-        max_steps=int(min(max_steps, _STEP_LIMIT)), num_slots=_num_slots(num_particles),
+        max_steps=int(min(max_steps, _STEP_LIMIT)), num_slots=pool_slots(num_particles),
         progress=label if progress else False,
     )
     wall = time.perf_counter() - began
@@ -76,11 +76,11 @@ def _escape_point(point, key, num_particles, progress, order):
     wall = 0.0
     for name, step, sub in (("dt", dt, 0), ("2dt", 2 * dt, 1)):
         max_steps = 40 * exact / step + 1000
-        result, seconds = _run(
+        result, seconds = run_direct(
             dynamics, criterion, start, jr.fold_in(key, sub), step, num_particles, max_steps,
             f"{point['label']} ({name})", progress,
         )
-        mean, standard_error = _mean_time(result)
+        mean, standard_error = mean_time(result)
         rows[name] = (mean, standard_error, int(np.count_nonzero(result.censored)),
                       int(np.count_nonzero(result.diverged)))
         steps += int(np.sum(result.escape_step))
@@ -125,7 +125,7 @@ def _fit_line(x, y, standard_error=None):
     }
 
 
-def _escape_sweep(name, description, points, x_name, transform, predicted_slope, tolerance,
+def escape_sweep(name, description, points, x_name, transform, predicted_slope, tolerance,
                   num_particles, key, progress, order=1.0, offset=None, offset_name=None):
     """Runs the points; fits log τ (minus `offset(x)` if given) against `transform(x)`."""
     began, cpu_began = time.perf_counter(), time.process_time()
@@ -162,7 +162,7 @@ def _escape_sweep(name, description, points, x_name, transform, predicted_slope,
     }
 
 
-def _one_d_point(label, x, dynamics, landscape, dt, learning_rate=None, laplace=True):
+def one_d_point(label, x, dynamics, landscape, dt, learning_rate=None, laplace=True):
     """A 1-D escape point: start at the minimum, absorb past the saddle, exact quadrature."""
     criterion = past_saddle(landscape)
     start = landscape.minimum()
@@ -193,7 +193,7 @@ def measure_escape_time(dynamics, landscape, key, *, num_particles: int, dt: flo
     `deviation_in_se`, `agrees_with_exact` (|τ − τ_exact| ≤ 4 SE + |bias|), and `iterations`
     (τ/η, when `learning_rate` is given).
     """
-    point = _one_d_point(type(dynamics).__name__, math.nan, dynamics, landscape, dt, learning_rate)
+    point = one_d_point(type(dynamics).__name__, math.nan, dynamics, landscape, dt, learning_rate)
     return _escape_point(point, key, num_particles, progress, order=1.0)
 
 
@@ -211,7 +211,7 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _format(value, digits=4):
+def format_value(value, digits=4):
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -236,18 +236,18 @@ def _sweep_markdown(sweep) -> list[str]:
     ]
     for row in sweep["points"]:
         lines.append(
-            "| " + " | ".join(_format(row[key]) for key in (
+            "| " + " | ".join(format_value(row[key]) for key in (
                 "x", "dt", "tau", "tau_se", "tau_2dt", "bias", "tau_exact", "tau_laplace",
                 "ratio_to_exact", "agrees_with_exact",
             )) + " |"
         )
     lines += ["", "Checks: " + ", ".join(
-        f"{name} {_format(bool(value))}" for name, value in sweep["checks"].items()
+        f"{name} {format_value(bool(value))}" for name, value in sweep["checks"].items()
     ), ""]
     return lines
 
 
-def _write_outputs(output_dir, name, summary, markdown_lines, figure):
+def write_outputs(output_dir, name, summary, markdown_lines, figure):
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "results.json"), "w") as file:
         json.dump(summary, file, indent=2, default=_json_default)
@@ -256,7 +256,7 @@ def _write_outputs(output_dir, name, summary, markdown_lines, figure):
     figure.savefig(os.path.join(output_dir, f"{name}.png"), dpi=110, bbox_inches="tight")
 
 
-def _figure(num_panels):
+def new_figure(num_panels):
     """A figure on its own Agg canvas: no pyplot state, so callers' backends are left alone."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -299,7 +299,7 @@ def _plot_sweep(axis, sweep, transform, x_label):
     axis.legend(fontsize=7)
 
 
-def _header(title, size, seed, began, sweeps_or_checks):
+def report_header(title, size, seed, began, sweeps_or_checks):
     return [
         f"# {title}", "",
         f"size `{size}`, seed {seed}, device `{jax.devices()[0].device_kind}`, "
@@ -308,14 +308,14 @@ def _header(title, size, seed, began, sweeps_or_checks):
     ] + sweeps_or_checks
 
 
-def _check_size(size):
+def check_size(size):
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
 
 
-def _finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra=None,
+def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra=None,
             extra_markdown=(), extra_panels=()):
-    figure, axes = _figure(len(sweeps) + len(extra_panels))
+    figure, axes = new_figure(len(sweeps) + len(extra_panels))
     for axis, sweep, (transform, label) in zip(axes, sweeps, transforms):
         _plot_sweep(axis, sweep, transform, label)
     for axis, panel in zip(axes[len(sweeps):], extra_panels):
@@ -340,7 +340,7 @@ def _finish(name, title, output_dir, size, seed, began, sweeps, transforms, extr
     summary["all_checks_passed"] = all(checks.values())
     summary["wall_seconds"] = time.perf_counter() - began[0]
     summary["cpu_seconds"] = time.process_time() - began[1]
-    lines = _header(title, size, seed, began, [])
+    lines = report_header(title, size, seed, began, [])
     lines += ["## Summary", "", "| sweep | quantity vs x | slope ± SE | exact slope | predicted |"
               " ratio | R² (log τ) |", "|---|---|---|---|---|---|---|"]
     for sweep in sweeps:
@@ -357,5 +357,5 @@ def _finish(name, title, output_dir, size, seed, began, sweeps, transforms, extr
     failed = [check for check, value in checks.items() if not value]
     lines += ["## Checks", "", f"{len(checks) - len(failed)} of {len(checks)} passed."]
     lines += [f"- failed: `{check}`" for check in failed] + [""]
-    _write_outputs(output_dir, name, summary, lines, figure)
+    write_outputs(output_dir, name, summary, lines, figure)
     return summary

@@ -19,7 +19,7 @@ import numpy as np
 from .._criteria import NeverEscape, OutsideBall
 from .._sgd.data import Dataset
 from .._sgd.models import LinearRegression, MinimumOfQuadratics
-from .tools import _check_size, _figure, _header, _write_outputs
+from .tools import check_size, new_figure, report_header, write_outputs
 from .._sgd.minibatch_sgd import MinibatchSGD
 from .._engine.driver import simulate
 from .._sgd.stability import batch_factor, mean_square_growth, non_uniformity, sharpness
@@ -170,7 +170,7 @@ def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
 
     Runs the toy example and the (η, B) phase diagram; writes results and `wu.png`.
     """
-    _check_size(size)
+    check_size(size)
     config = _WU[size]
     began = (time.perf_counter(), time.process_time())
     toy_key, diagram_key = jax.random.split(jax.random.key(seed))
@@ -190,7 +190,7 @@ def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
     }
     summary = dict(name="wu", size=size, seed=seed, toy=toy, diagram=diagram,
                    boundaries=boundaries, checks=checks, all_passed=all(checks.values()))
-    lines = _header("Wu, Ma & E (NeurIPS 2018): dynamical stability of SGD", size, seed, began, [])
+    lines = report_header("Wu, Ma & E (NeurIPS 2018): dynamical stability of SGD", size, seed, began, [])
     lines += ["## Toy example (§5.4), η = 0.7, 500 iterations", "",
               "| run | fraction leaving x = 1 | ends at x = 0 | ends at x = 1 |",
               "|---|---|---|---|"]
@@ -218,7 +218,7 @@ def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
         lines.append(f"| {name} | {row['measured_mean_square']} | {row['wu']} | "
                      f"{row['leaving_half']} | {lyapunov} |")
     lines += ["", "Checks: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items())]
-    figure, axes = _figure(2)
+    figure, axes = new_figure(2)
     _plot(axes, diagram, boundaries)
-    _write_outputs(output_dir, "wu", summary, lines, figure)
+    write_outputs(output_dir, "wu", summary, lines, figure)
     return summary

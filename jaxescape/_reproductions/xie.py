@@ -14,7 +14,7 @@ from .._theory.closed_forms import laplace_exponent
 from .._landscapes import TiltedDoubleWell
 from .._dynamics.noise_models import PiecewiseQuadraticValley, XieSGDNoise
 from .._theory.reference import numpy_coefficients
-from .tools import _check_size, _escape_sweep, _finish, _one_d_point
+from .tools import check_size, escape_sweep, finish, one_d_point
 
 
 _XIE = {  # particles, points per sweep, exponent range of the SGD sweeps, white-noise exponent
@@ -48,7 +48,7 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     6. `learning_rate`: log τ linear in 1/η (B, k fixed), slope 2BΔL/k, simulated with dt = η
        (Euler–Maruyama at dt = η is SGD with Gaussian noise, §7.1).
     """
-    _check_size(size)
+    check_size(size)
     began = (time.perf_counter(), time.process_time())
     config = _XIE[size]
     particles, count = config["particles"], config["points"]
@@ -63,9 +63,9 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     points = []
     for k in sharpness:
         landscape = TiltedDoubleWell(barrier, k, 2.0)
-        points.append(_one_d_point(f"xie/sgd k={k:.3g}", k, XieSGDNoise(landscape, learning_rate,
+        points.append(one_d_point(f"xie/sgd k={k:.3g}", k, XieSGDNoise(landscape, learning_rate,
                                    batch), landscape, 0.1 / k, learning_rate))
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "sharpness_sgd",
         f"TiltedDoubleWell(ΔL={barrier}, k, r=2), XieSGDNoise(η={learning_rate:.4g}, B={batch}), "
         "D = ηH*/(2B). −log Γ = log τ against 1/k, Itô prefactor 2π/sqrt(k·k/2) divided out.",
@@ -89,9 +89,9 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     for k in sharpness:
         landscape = TiltedDoubleWell(barrier, k, 2.0)
         dynamics = XieSGDNoise(landscape, learning_rate_local, batch, hessian="local", floor=floor)
-        points.append(_one_d_point(f"xie/sgd-local k={k:.3g}", k, dynamics, landscape, 0.05 / k,
+        points.append(one_d_point(f"xie/sgd-local k={k:.3g}", k, dynamics, landscape, 0.05 / k,
                                    learning_rate_local))
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "sharpness_sgd_local",
         f"TiltedDoubleWell(ΔL={barrier}, k, r=2), XieSGDNoise(η={learning_rate_local:.4g}, "
         f"B={batch}, hessian='local', floor={floor}): D = η·max(|L''|, {floor}k)/(2B). Exponent "
@@ -108,9 +108,9 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     points = []
     for k in wide:
         landscape = TiltedDoubleWell(barrier, k, 2.0)
-        points.append(_one_d_point(f"xie/white k={k:.3g}", k,
+        points.append(one_d_point(f"xie/white k={k:.3g}", k,
                                    OverdampedLangevin(landscape, temperature), landscape, 0.1 / k))
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "sharpness_white_scaled",
         f"TiltedDoubleWell(ΔL={barrier}, k, r=2), white noise T={temperature:.4g} (ΔL/T="
         f"{config['white_exponent']}): H_a and |H_b| both ∝ k, Kramers τ ∝ 1/k.",
@@ -123,10 +123,10 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     for k in wide:
         landscape = PiecewiseQuadraticValley(barrier, k, 0.5, 0.3, 0.5)
         largest = max(k, float(landscape.middle_curvature()))
-        points.append(_one_d_point(f"xie/white-fixed-saddle k={k:.3g}", k,
+        points.append(one_d_point(f"xie/white-fixed-saddle k={k:.3g}", k,
                                    OverdampedLangevin(landscape, temperature), landscape,
                                    0.1 / largest))
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "sharpness_white_fixed_saddle",
         f"PiecewiseQuadraticValley(ΔL={barrier}, k, |H_b|=0.5, 30%/50% of ΔL in the quadratic "
         f"pieces), white noise T={temperature:.4g}: Kramers τ ∝ H_a^(−1/2) (Xie's 'polynomial').",
@@ -139,11 +139,11 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     batches = np.linspace(low, high, count) * learning_rate_batch / (2 * barrier)
     landscape = TiltedDoubleWell(barrier, 1.0, 2.0)
     points = [
-        _one_d_point(f"xie/batch B={b:.3g}", b, XieSGDNoise(landscape, learning_rate_batch, b),
+        one_d_point(f"xie/batch B={b:.3g}", b, XieSGDNoise(landscape, learning_rate_batch, b),
                      landscape, 0.1, learning_rate_batch)
         for b in batches
     ]
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "batch_size",
         f"TiltedDoubleWell(ΔL={barrier}, k=1, r=2), XieSGDNoise(η={learning_rate_batch}, B): "
         "log τ against B.",
@@ -156,11 +156,11 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
     inverse_rates = np.linspace(low, high, count) / (2 * barrier_eta)
     landscape = TiltedDoubleWell(barrier_eta, 1.0, 2.0)
     points = [
-        _one_d_point(f"xie/lr η={1 / v:.3g}", 1 / v, XieSGDNoise(landscape, 1 / v, 1.0), landscape,
+        one_d_point(f"xie/lr η={1 / v:.3g}", 1 / v, XieSGDNoise(landscape, 1 / v, 1.0), landscape,
                      1 / v, 1 / v)
         for v in inverse_rates
     ]
-    sweeps.append(_escape_sweep(
+    sweeps.append(escape_sweep(
         "learning_rate",
         f"TiltedDoubleWell(ΔL={barrier_eta}, k=1, r=2), XieSGDNoise(η, B=1) simulated with dt = η "
         "(one Euler–Maruyama step per SGD iteration): log τ against 1/η.",
@@ -172,5 +172,5 @@ def reproduce_xie(output_dir, size="default", seed=0, progress=True) -> dict:
         (lambda k: 1 / k, "1/k"), (lambda k: 1 / k, "1/k"), (math.log, "log k"),
         (math.log, "log k"), (lambda b: b, "B"), (lambda eta: 1 / eta, "1/η"),
     ]
-    return _finish("xie", "Xie et al. (ICLR 2021): escape time against sharpness, B and η",
+    return finish("xie", "Xie et al. (ICLR 2021): escape time against sharpness, B and η",
                    output_dir, size, seed, began, sweeps, transforms)

@@ -28,17 +28,17 @@ from .reaction_coordinates import (
     DistanceFrom as DistanceFrom,
     LossIncrease as LossIncrease,
     Projection as Projection,
-    _evaluate,
+    evaluate_coordinate,
     default_reaction_coordinate as default_reaction_coordinate,
 )
 from .._particle import CENSORED, DIVERGED, ESCAPED, next_power_of_two
 from .kernel import (
     MAX_SEGMENT_ID,
-    _advance,
-    _start_loops,
-    _start_replicas,
+    advance_runs,
+    start_loops,
+    start_replicas,
 )
-from .levels import _automatic_num_levels, _linearised_law
+from .levels import automatic_num_levels, linearised_law
 from .sgd import OnPosition, empirical_levels, levels_key
 from .._engine.validation import check_positive_integer, check_positive_number, check_simulation_inputs
 
@@ -289,7 +289,7 @@ def mean_escape_time_by_splitting(
         num_levels: G levels of the quantized coordinate between sigma_level and max_level
             (memory: N·R·(G + 1)·(dim + 2) numbers). Default: 2·(span/s)² rounded up to a power
             of two in [128, 4096] (and within 512 MiB), with s the standard deviation of ξ under
-            the linearised stationary law (see `_automatic_num_levels`).
+            the linearised stationary law (see `automatic_num_levels`).
         a_level: A = {ξ <= a_level}; default: the median of ξ under the Gaussian stationary law
             of the dynamics linearised at initial_position (an Ornstein–Uhlenbeck process).
         sigma_level: Σ = {ξ = sigma_level}, a_level < sigma_level < max_level; default: the
@@ -338,7 +338,7 @@ def mean_escape_time_by_splitting(
     else:
         xi, known_max = reaction_coordinate, None
         try:
-            value = np.asarray(_evaluate(xi, x0[None]))[0]
+            value = np.asarray(evaluate_coordinate(xi, x0[None]))[0]
         except Exception as error:  # noqa: BLE001 - report any failure of the user function
             raise ValueError(f"reaction_coordinate cannot be evaluated at initial_position: "
                              f"{error}") from error
@@ -355,14 +355,14 @@ def mean_escape_time_by_splitting(
             )
         max_level = known_max
     max_level = _check_level("max_level", max_level)
-    start_level = float(np.asarray(_evaluate(xi, x0[None]))[0])
+    start_level = float(np.asarray(evaluate_coordinate(xi, x0[None]))[0])
     try:
         covariance = dynamics.linearised_covariance(x0)
         if covariance is not None:
-            default_a, default_sigma, spread = _linearised_law(covariance, xi, x0)
+            default_a, default_sigma, spread = linearised_law(covariance, xi, x0)
         elif a_level is None or sigma_level is None or num_levels is None:
             default_a, default_sigma, spread = empirical_levels(
-                dynamics, criteria, xi, x0, levels_key(key), _evaluate
+                dynamics, criteria, xi, x0, levels_key(key), evaluate_coordinate
             )
         else:
             default_a = default_sigma = spread = None
@@ -388,7 +388,7 @@ def mean_escape_time_by_splitting(
 
     dtype, dim = start.dtype, start.shape[0]
     if num_levels is None:
-        num_levels = _automatic_num_levels(max_level - sigma_level, spread, total, dim)
+        num_levels = automatic_num_levels(max_level - sigma_level, spread, total, dim)
     if particle is not dynamics:
         xi = OnPosition(xi, x0.shape[0])
     loop_key, ams_key, select_key = jr.split(key, 3)
@@ -412,13 +412,13 @@ def mean_escape_time_by_splitting(
         cost = 0
         busy = True
         while busy:
-            state, steps, busy = _advance(config, state, num_rounds, *statics)
+            state, steps, busy = advance_runs(config, state, num_rounds, *statics)
             cost += int(steps)
             busy = bool(busy)
         return state, cost
 
     # Phase 1: direct loop particles from x0 (each until its (num_loops + 1)-th entrance).
-    state = _start_loops(start, num_runs, num_replicas, num_levels, pool)
+    state = start_loops(start, num_runs, num_replicas, num_levels, pool)
     common = (particle, criteria, xi, dt_array, a_array, sigma_array, spacing)
     state, cost_loops = run_to_completion(
         common + (loop_keys, jnp.asarray(True), select_keys), state
@@ -435,7 +435,7 @@ def mean_escape_time_by_splitting(
     loop_censored = int(np.sum((loops.status == CENSORED) | (loops.status == DIVERGED)))
 
     # Phase 2: AMS runs from the loop particles' last entrance states.
-    state = _start_replicas((xi, sigma_array, spacing), state, num_replicas, num_levels)
+    state = start_replicas((xi, sigma_array, spacing), state, num_replicas, num_levels)
     state, cost_splitting = run_to_completion(
         common + (run_keys, jnp.asarray(False), select_keys), state
     )

@@ -258,7 +258,7 @@ def _kill_and_clone(state, ready, select_keys, num_runs, num_replicas, num_kill,
 
 
 @eqx.filter_jit(donate="all-except-first")
-def _advance(config, state, num_rounds, num_runs, num_replicas, num_kill, num_levels,
+def advance_runs(config, state, num_rounds, num_runs, num_replicas, num_kill, num_levels,
              num_loops, max_steps, max_iterations, check_every, crossing_correction):
     """Up to `num_rounds` rounds of: harvest, kill/clone ready runs, refill, `check_every` steps.
 
@@ -351,7 +351,7 @@ def _advance(config, state, num_rounds, num_runs, num_replicas, num_kill, num_le
     return state, steps, busy(state)
 
 
-def _start_loops(start, num_runs, num_replicas, num_levels, num_slots):
+def start_loops(start, num_runs, num_replicas, num_levels, num_slots):
     """Loop particles at `start` (armed, age 0), no records, an empty pool of `num_slots`."""
     total = num_runs * num_replicas
     dim, dtype = start.shape[0], start.dtype
@@ -373,7 +373,7 @@ def _start_loops(start, num_runs, num_replicas, num_levels, num_slots):
 
 
 @eqx.filter_jit
-def _start_replicas(config, state, num_replicas, num_levels):
+def start_replicas(config, state, num_replicas, num_levels):
     """AMS replicas at the loop particles' last entrance states (age 0), first records set."""
     xi, sigma_level, spacing = config
     entrance_states = state.jobs.entry_y

@@ -10,11 +10,11 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from .reaction_coordinates import _evaluate
+from .reaction_coordinates import evaluate_coordinate
 from .._particle import next_power_of_two
 
 
-def _linearised_law(covariance, xi, x0, num_samples=4096):
+def linearised_law(covariance, xi, x0, num_samples=4096):
     """Median, 90 % quantile and standard deviation of ξ under the Gaussian law of covariance
     `covariance` around x0 (the stationary law of the dynamics linearised at x0)."""
     dtype = x0.dtype
@@ -29,8 +29,8 @@ def _linearised_law(covariance, xi, x0, num_samples=4096):
     samples = x0[None, :] + jnp.asarray(
         rng.standard_normal((num_samples, x0.shape[0])) @ factor.T, dtype
     )
-    values = np.asarray(_evaluate(xi, samples), np.float64)
-    start = float(_evaluate(xi, x0[None])[0])
+    values = np.asarray(evaluate_coordinate(xi, samples), np.float64)
+    start = float(evaluate_coordinate(xi, x0[None])[0])
     median = max(float(np.quantile(values, 0.5)), start)
     return median, float(np.quantile(values, 0.9)), float(np.std(values))
 
@@ -38,7 +38,7 @@ def _linearised_law(covariance, xi, x0, num_samples=4096):
 MIN_AUTO_LEVELS, MAX_AUTO_LEVELS, RECORD_BYTES = 128, 4096, 2**29
 
 
-def _automatic_num_levels(span, spread, total, dim):
+def automatic_num_levels(span, spread, total, dim):
     """G = 2·(span/spread)², as a power of two in [128, 4096] and within 512 MiB of records.
 
     Near the minimum −log P(ξ) grows like ξ²/(2·spread²); at the far end of the span its slope

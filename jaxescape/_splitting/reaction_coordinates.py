@@ -79,6 +79,6 @@ def default_reaction_coordinate(dynamics, criteria, initial_position):
 
 
 @eqx.filter_jit
-def _evaluate(function, points):
+def evaluate_coordinate(function, points):
     """ξ at each of a batch of points."""
     return jax.vmap(function)(points)
