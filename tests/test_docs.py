@@ -9,7 +9,7 @@ cells. A citation is
   the repository;
 - a section `NAME.md §N` (also `§N–M`, `§N, §M`, `§§N–M`), whose number must head a section of
   that file (`## N.` or `### N.M`);
-- a dotted name `jaxescape.a.b` in backquotes, which must import.
+- a dotted name `jaxescape.a.b` or `jxe.name` in backquotes, which must import.
 """
 
 import importlib
@@ -29,6 +29,7 @@ SECTION = re.compile(
     r"(\d+(?:\.\d+)*(?:\s*(?:[–/-]|,|and)\s*§?\s*\d+(?:\.\d+)*)*)")
 HEADING = re.compile(r"^#{1,6}\s+(?:§\s*)?(\d+(?:\.\d+)*)\.?\s", re.MULTILINE)
 MODULE = re.compile(r"`(jaxescape(?:\.\w+)+)(?![\w*])")
+PUBLIC = re.compile(r"`jxe\.(\w+)")  # import jaxescape as jxe
 
 
 def _documents():
@@ -144,8 +145,11 @@ def _resolves(dotted):
 
 
 def test_every_cited_module_imports():
-    missing = sorted({f"{path.relative_to(ROOT)}: {dotted}" for path, text in DOCUMENTS
-                      for dotted in MODULE.findall(text) if not _resolves(dotted)})
+    cited = [(path, dotted) for path, text in DOCUMENTS for dotted in MODULE.findall(text)]
+    cited += [(path, f"jaxescape.{name}") for path, text in DOCUMENTS
+              for name in PUBLIC.findall(text)]
+    missing = sorted({f"{path.relative_to(ROOT)}: {dotted}" for path, dotted in cited
+                      if not _resolves(dotted)})
     assert not missing, "cited modules or names that do not import:\n" + "\n".join(missing)
 
 
