@@ -19,6 +19,8 @@ import os
 import sys
 import textwrap
 
+from . import _defaults
+
 
 PROG = "jaxescape"
 EXIT_USAGE = 2
@@ -100,9 +102,10 @@ def _add_run_parser(subparsers) -> None:
                         help="direct simulation (default) or adaptive multilevel splitting "
                         "(written as a sweep run: see jaxescape report)")
     parser.add_argument("--replicas", type=_integer,
-                        help="splitting: replicas per run, >= 2 (default 400)")
+                        help="splitting: replicas per run, >= 2 "
+                        f"(default {_defaults.NUM_REPLICAS})")
     parser.add_argument("--runs", type=_integer,
-                        help="splitting: independent runs, >= 2 (default 16)")
+                        help=f"splitting: independent runs, >= 2 (default {_defaults.NUM_RUNS})")
     parser.set_defaults(handler=_run)
 
 

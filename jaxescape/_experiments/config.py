@@ -24,6 +24,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 
+from .. import _defaults
 from .._engine.validation import MAX_PARTICLE_INDEX, MAX_STEPS_LIMIT
 
 
@@ -68,7 +69,7 @@ class ExperimentConfig:
     temperatures: tuple[float, ...] = (0.5, 0.4, 1 / 3, 2 / 7)
     particles: int = 1_000_000
     dt: float = 0.01
-    max_steps: int = 10_000_000
+    max_steps: int = _defaults.MAX_STEPS
     seed: int = 0
     crossing_correction: bool = True
     output: str | None = None

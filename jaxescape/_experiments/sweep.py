@@ -25,6 +25,7 @@ import itertools
 import os
 from collections.abc import Mapping
 
+from .. import _defaults
 from .config import (
     CHECKS,
     ConfigError,
@@ -54,7 +55,7 @@ _POINT_CHECKS = {
     "runs": lambda name, value: check_integer(name, value, lower=2, upper=4096),
 }
 _POINT_DEFAULTS = {**{key: _DEFAULTS[key] for key in POINT_KEYS if key in _DEFAULTS},
-                   "replicas": 400, "runs": 16}
+                   "replicas": _defaults.NUM_REPLICAS, "runs": _defaults.NUM_RUNS}
 
 
 def _check_values(values, source: str) -> dict:
