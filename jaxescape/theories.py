@@ -8,6 +8,9 @@
   `xie_sgd_escape_time` / `xie_white_noise_escape_time`, Mori's `mori_escape_rate` (eq. 16),
   `mori_escape_rate_multidim` (eq. 17), `mori_stationary_exponent` (eq. 18) and the exact
   `mori_loss_threshold_time`, Meng's `meng_escape_time`.
+- Heavy-tailed noise: `LevyLangevin` (gradient descent driven by α-stable Lévy noise), the
+  exact `levy_chain_mean_exit_time` of its chain and the small-noise law `levy_escape_time`
+  (Imkeller & Pavlyukevich 2006) with the Lévy-measure constant `stable_levy_constant`.
 - Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde"}`, each
   `f(output_dir, size, seed, progress) -> dict`.
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
@@ -19,6 +22,8 @@ from ._theory import (
     laplace_escape_time as laplace_escape_time,
     laplace_exponent as laplace_exponent,
     laplace_log_escape_time as laplace_log_escape_time,
+    levy_chain_mean_exit_time as levy_chain_mean_exit_time,
+    levy_escape_time as levy_escape_time,
     meng_escape_time as meng_escape_time,
     meng_log_escape_time as meng_log_escape_time,
     meng_power_law_slope as meng_power_law_slope,
@@ -31,9 +36,11 @@ from ._theory import (
     piecewise_quadratic_path_fraction as piecewise_quadratic_path_fraction,
     xie_sgd_escape_time as xie_sgd_escape_time,
     xie_sgd_exponent as xie_sgd_exponent,
+    stable_levy_constant as stable_levy_constant,
     xie_white_noise_escape_time as xie_white_noise_escape_time,
 )
 from ._dynamics import (
+    LevyLangevin as LevyLangevin,
     LossOffset as LossOffset,
     MengPowerLawNoise as MengPowerLawNoise,
     MoriLossNoise as MoriLossNoise,

@@ -3,7 +3,8 @@
 `quadrature` (the exact 1-D mean first-passage time by nested quadrature in log space; Kramers
 and Eyring–Kramers), `reference` (the exact MFPT of a given 1-D dynamics, from its own drift and
 diffusion) and `closed_forms` (the papers' predictions: Xie's exponent, Mori's rates and
-exponents, Meng's power law, the general 1-D Laplace form). NumPy and SciPy, no simulation.
+exponents, Meng's power law, the general 1-D Laplace form) and `levy` (α-stable noise: the exact
+mean exit time of the discretised chain, the small-noise law). NumPy and SciPy, no simulation.
 
 May import: the core modules and `_dynamics` (to read an SDE's drift and diffusion).
 """
@@ -25,6 +26,11 @@ from .closed_forms import (
     xie_sgd_escape_time as xie_sgd_escape_time,
     xie_sgd_exponent as xie_sgd_exponent,
     xie_white_noise_escape_time as xie_white_noise_escape_time,
+)
+from .levy import (
+    levy_chain_mean_exit_time as levy_chain_mean_exit_time,
+    levy_escape_time as levy_escape_time,
+    stable_levy_constant as stable_levy_constant,
 )
 from .quadrature import (
     eyring_kramers_time as eyring_kramers_time,

@@ -1,0 +1,124 @@
+r"""Gradient descent driven by symmetric α-stable Lévy noise, stepped as its Euler chain.
+
+$dX = -\nabla L(X)\,dt + \varepsilon\,dL^\alpha_t\ (+ \sqrt{2T}\,dW_t)$, where $L^\alpha$ has
+independent coordinates, each a standard SαS Lévy process ($E\,e^{iuL_t} = e^{-t|u|^\alpha}$,
+`scipy.stats.levy_stable`'s S1 with β = 0, scale 1; α = 2 is Brownian motion with variance 2t).
+The step is
+
+$$X_{n+1} = X_n - \nabla L(X_n)\,\Delta t + \varepsilon\,\Delta t^{1/\alpha} Z_n
+            + \sqrt{2T\Delta t}\,\xi_n,$$
+
+Z_n with independent SαS coordinates (`_noise.stable_from_uniforms`) and ξ_n standard normal:
+the Euler scheme for Lévy-driven SDEs (Protter & Talay 1997), whose increments are exact in law.
+Per coordinate, not isotropic: the Lévy measure lives on the axes, so in d > 1 the big jumps go
+along the coordinate axes (Şimşekli et al. 2019 use the same per-coordinate model).
+
+Escape is tested on the iterates only. A jump can cross a boundary and land outside within one
+step, so there is no continuous path between the iterates to bridge, and the Brownian-bridge
+correction of the SDEs does not apply (`StepOptions.crossing_correction` is ignored): the process
+is the chain itself, and `levy_chain_mean_exit_time` (the exact mean exit time of this chain) is
+its reference. Its bias against the continuous process is measured in docs/THEORIES.md.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _noise
+from .._landscapes import AbstractLandscape
+from .._particle import AbstractParticleProcess, StepOptions, all_finite
+
+
+def _array(value):
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+def _concrete(value):
+    """The value as a NumPy array, or None when it is traced (it cannot be checked eagerly)."""
+    try:
+        return np.asarray(value)
+    except jax.errors.ConcretizationTypeError:
+        return None
+
+
+class LevyLangevin(AbstractParticleProcess):
+    r"""$dX = -\nabla L(X)\,dt + \varepsilon\,dL^\alpha_t + \sqrt{2T}\,dW_t$, with SαS noise of
+    independent coordinates, stepped as its Euler chain (module docstring).
+
+    **Arguments:**
+
+    - `landscape`: the loss L.
+    - `alpha`: the stability index in (0, 2] (2: Gaussian, variance 2ε²Δt per step).
+    - `epsilon`: the noise scale ε > 0.
+    - `temperature`: the optional Gaussian part's T >= 0; None (default) draws no normals.
+
+    Hyperparameters are arrays: sweeping them does not recompile.
+    """
+
+    landscape: AbstractLandscape
+    alpha: jax.Array = eqx.field(converter=_array)
+    epsilon: jax.Array = eqx.field(converter=_array)
+    temperature: jax.Array | None = eqx.field(default=None, converter=lambda t: t if t is None
+                                              else _array(t))
+
+    def check_parameters(self) -> None:
+        """α in (0, 2], ε > 0 and T >= 0, all finite (skipped for traced values)."""
+        checks = (("alpha", self.alpha, lambda a: (a > 0) & (a <= 2), "in (0, 2]"),
+                  ("epsilon", self.epsilon, lambda e: e > 0, "> 0"),
+                  ("temperature", self.temperature, lambda t: t >= 0, ">= 0"))
+        for name, value, allowed, text in checks:
+            concrete = None if value is None else _concrete(value)
+            if concrete is not None and not np.all(np.isfinite(concrete) & allowed(concrete)):
+                raise ValueError(f"{name} must be finite and {text}, got {concrete}")
+
+    def check_start(self, position: jax.Array) -> None:
+        """The landscape's dimension matches and its loss and gradient are finite there."""
+        if self.landscape.dim != position.shape[0]:
+            raise ValueError(
+                f"initial_position has shape {position.shape} but the landscape has dim "
+                f"{self.landscape.dim}: expected shape ({self.landscape.dim},)"
+            )
+        for name, value in (("loss", self.landscape.loss(position)),
+                            ("gradient", self.landscape.gradient(position))):
+            if not bool(jnp.all(jnp.isfinite(value))):
+                raise ValueError(f"the landscape's {name} is not finite at initial_position: "
+                                 f"{np.asarray(value)}")
+
+    def _num_uniforms(self, dim: int) -> int:
+        return 2 * dim + (0 if self.temperature is None else dim)
+
+    def num_streams(self, dim: int, dtype) -> int:
+        """Two uniforms per coordinate for the stable variates, one more for the normal."""
+        return _noise.num_streams(self._num_uniforms(dim), dtype)
+
+    def loss(self, y: jax.Array) -> jax.Array:
+        return self.landscape.loss(y)
+
+    def increment(self, uniforms: list, dt: jax.Array, dim: int, noise: str = "gaussian"):
+        """The noise of one step from the particle's uniforms (shape (dim,))."""
+        dtype = uniforms[0].dtype
+        alpha = self.alpha.astype(dtype)
+        stable = jnp.stack([_noise.stable_from_uniforms(uniforms[2 * i], uniforms[2 * i + 1],
+                                                        alpha) for i in range(dim)])
+        jump = self.epsilon.astype(dtype) * jnp.power(dt, 1 / alpha) * stable
+        if self.temperature is None:
+            return jump
+        transform = (_noise.rademacher_from_uniform if noise == "rademacher"
+                     else _noise.normal_from_uniform)
+        normals = jnp.stack([transform(u) for u in uniforms[2 * dim:3 * dim]])
+        return jump + jnp.sqrt(2 * self.temperature.astype(dtype) * dt) * normals
+
+    def step(self, state, keys, identity, step, dt, criteria, options=StepOptions(),
+             running=None):
+        """One Euler step of the chain with the escape tests on the new iterate (no crossing
+        correction: `options.crossing_correction` is ignored; `options.noise` only sets the
+        Gaussian part's increments)."""
+        dim = state.shape[0]
+        uniforms = _noise.particle_uniforms(keys, identity, step, state.dtype)
+        new_state = (state - self.landscape.gradient(state) * dt
+                     + self.increment(uniforms, dt, dim, options.noise))
+        if running is not None:
+            new_state = jnp.where(running, new_state, state)
+        outside = [criterion.is_outside(new_state) for criterion in criteria]
+        return new_state, outside, all_finite(new_state)
