@@ -35,21 +35,22 @@ from .._arrays import float_array
 class MinibatchSGD(AbstractParticleProcess):
     """Minibatch training of `model` on `data` with an optax optimizer, one run per particle.
 
-    Args:
-        model: the per-sample loss ℓ(θ; x, y) (θ flat, of length `model.num_parameters`).
-        data: the training set (n samples) on the device.
-        batch_size: B, between 1 and n.
-        learning_rate: η > 0, passed to `optimizer`. It is an array: sweeping it does not
-            recompile.
-        optimizer: an optax optimizer factory called as `optimizer(learning_rate=η,
-            **optimizer_options)` (default `optax.sgd`; also `optax.adam`, …), or a ready
-            `optax.GradientTransformation` (then `learning_rate` must be None; changing it
-            recompiles).
-        optimizer_options: numeric options of the factory (e.g. `{"momentum": 0.9}`), arrays.
-        replacement: draw minibatches with replacement (i.i.d.) instead of per-epoch shuffles.
-        optimizer_noise: pass the optimizer standard normals of θ's shape each step, as the
-            extra argument `noise` (for `loss_dependent_noise`). The minibatch loss is always
-            passed as `value`.
+    **Arguments:**
+
+    - `model`: the per-sample loss ℓ(θ; x, y) (θ flat, of length `model.num_parameters`).
+    - `data`: the training set (n samples) on the device.
+    - `batch_size`: B, between 1 and n.
+    - `learning_rate`: η > 0, passed to `optimizer`. It is an array: sweeping it does not
+      recompile.
+    - `optimizer`: an optax optimizer factory called as `optimizer(learning_rate=η,
+      **optimizer_options)` (default `optax.sgd`; also `optax.adam`, …), or a ready
+      `optax.GradientTransformation` (then `learning_rate` must be None; changing it
+      recompiles).
+    - `optimizer_options`: numeric options of the factory (e.g. `{"momentum": 0.9}`), arrays.
+    - `replacement`: draw minibatches with replacement (i.i.d.) instead of per-epoch shuffles.
+    - `optimizer_noise`: pass the optimizer standard normals of θ's shape each step, as the
+      extra argument `noise` (for `loss_dependent_noise`). The minibatch loss is always
+      passed as `value`.
     """
 
     # Two steps per loop iteration halve the copies XLA makes of the pool's carried arrays

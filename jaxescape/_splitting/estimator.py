@@ -268,48 +268,48 @@ def mean_escape_time_by_splitting(
     loop times from a direct simulation of `num_replicas · num_runs` particles making
     `num_loops` loops each.
 
-    Args:
-        dynamics: any autonomous `AbstractDynamics` (diagonal or matrix noise), or
-            `MinibatchSGD` with `replacement=True` and an optimizer without integer state
-            (plain SGD, momentum; adam is refused): see the module docstring.
-        criteria: the escape criterion, or a sequence of them (escape when any holds): the
-            set B.
-        initial_position: start (the minimum), shape (dim,); must lie in A.
-        key: a `jax.random.key`; the same key gives the same numbers.
-        dt: Euler–Maruyama time step > 0. For SGD only the time unit (default 1: times in
-            iterations; dt = η gives the SDE time t = ηk).
-        num_replicas: N >= 2 replicas per AMS run.
-        num_runs: R >= 2 independent AMS runs (the confidence interval uses their spread).
-        reaction_coordinate: ξ(y) -> scalar growing towards B (a module-level function or an
-            `eqx.Module`; a fresh lambda per call recompiles). Default: see
-            `default_reaction_coordinate` (distance along a HalfSpace normal, loss increase for
-            LossAbove, distance from the center for OutsideBall).
-        kill_fraction: in (0, 1): k = max(1, ⌊kill_fraction·N⌋) replicas (and all ties with
-            the k-th) are killed per iteration.
-        num_levels: G levels of the quantized coordinate between sigma_level and max_level
-            (memory: N·R·(G + 1)·(dim + 2) numbers). Default: 2·(span/s)² rounded up to a power
-            of two in [128, 4096] (and within 512 MiB), with s the standard deviation of ξ under
-            the linearised stationary law (see `automatic_num_levels`).
-        a_level: A = {ξ <= a_level}; default: the median of ξ under the Gaussian stationary law
-            of the dynamics linearised at initial_position (an Ornstein–Uhlenbeck process).
-        sigma_level: Σ = {ξ = sigma_level}, a_level < sigma_level < max_level; default: the
-            90 % quantile of ξ under that law. For SGD both defaults (and the spread behind
-            num_levels) are taken from direct SGD runs in the well instead.
-        max_level: the value of ξ at which B is entered (sets the level grid); known for the
-            default coordinates, required otherwise.
-        num_loops: loops per particle of the direct loop phase (>= 1).
-        max_iterations: cap on AMS iterations (a run not finished by then is reported with a
-            warning).
-        max_steps: cap on the steps of one excursion or loop particle (censored beyond).
-        confidence: level of the intervals, in (0, 1).
-        crossing_correction: Brownian-bridge crossings of HalfSpace criteria between steps
-            (SDEs only).
-        check_every: steps between write-backs and refills of the working pool.
-        num_slots: working-pool size (default: the power of two >= num_runs · k / 2, at least
-            64, at most N·R); the numbers do not depend on it, nor on check_every.
+    **Arguments:**
 
-    Returns:
-        A `SplittingResult`.
+    - `dynamics`: any autonomous `AbstractDynamics` (diagonal or matrix noise), or
+      `MinibatchSGD` with `replacement=True` and an optimizer without integer state
+      (plain SGD, momentum; adam is refused): see the module docstring.
+    - `criteria`: the escape criterion, or a sequence of them (escape when any holds): the
+      set B.
+    - `initial_position`: start (the minimum), shape (dim,); must lie in A.
+    - `key`: a `jax.random.key`; the same key gives the same numbers.
+    - `dt`: Euler–Maruyama time step > 0. For SGD only the time unit (default 1: times in
+      iterations; dt = η gives the SDE time t = ηk).
+    - `num_replicas`: N >= 2 replicas per AMS run.
+    - `num_runs`: R >= 2 independent AMS runs (the confidence interval uses their spread).
+    - `reaction_coordinate`: ξ(y) -> scalar growing towards B (a module-level function or an
+      `eqx.Module`; a fresh lambda per call recompiles). Default: see
+      `default_reaction_coordinate` (distance along a HalfSpace normal, loss increase for
+      LossAbove, distance from the center for OutsideBall).
+    - `kill_fraction`: in (0, 1): k = max(1, ⌊kill_fraction·N⌋) replicas (and all ties with
+      the k-th) are killed per iteration.
+    - `num_levels`: G levels of the quantized coordinate between sigma_level and max_level
+      (memory: N·R·(G + 1)·(dim + 2) numbers). Default: 2·(span/s)² rounded up to a power
+      of two in [128, 4096] (and within 512 MiB), with s the standard deviation of ξ under
+      the linearised stationary law (see `automatic_num_levels`).
+    - `a_level`: A = {ξ <= a_level}; default: the median of ξ under the Gaussian stationary law
+      of the dynamics linearised at initial_position (an Ornstein–Uhlenbeck process).
+    - `sigma_level`: Σ = {ξ = sigma_level}, a_level < sigma_level < max_level; default: the
+      90 % quantile of ξ under that law. For SGD both defaults (and the spread behind
+      num_levels) are taken from direct SGD runs in the well instead.
+    - `max_level`: the value of ξ at which B is entered (sets the level grid); known for the
+      default coordinates, required otherwise.
+    - `num_loops`: loops per particle of the direct loop phase (>= 1).
+    - `max_iterations`: cap on AMS iterations (a run not finished by then is reported with a
+      warning).
+    - `max_steps`: cap on the steps of one excursion or loop particle (censored beyond).
+    - `confidence`: level of the intervals, in (0, 1).
+    - `crossing_correction`: Brownian-bridge crossings of HalfSpace criteria between steps
+      (SDEs only).
+    - `check_every`: steps between write-backs and refills of the working pool.
+    - `num_slots`: working-pool size (default: the power of two >= num_runs · k / 2, at least
+      64, at most N·R); the numbers do not depend on it, nor on check_every.
+
+    **Returns:** A `SplittingResult`.
     """
     start_time = _time.perf_counter()
     (num_replicas, num_runs, kill_fraction, num_kill, num_levels, num_loops, max_iterations,
