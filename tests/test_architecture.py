@@ -5,8 +5,7 @@
 2. No import cycle between modules (imports inside functions count too).
 3. No module imports another module's `_private` names (private modules, `from .. import _noise`,
    are fine: their public names are the module's surface).
-The exceptions that existed when this test was written are listed below; delete an entry when
-its import is fixed (the list may only shrink).
+There are no exceptions.
 """
 
 import ast
@@ -36,44 +35,10 @@ MAY_IMPORT = {
     "_splitting": {"core", "_engine"},
 }
 
-# Known exceptions at the time this test was written (to be removed as the code is fixed).
-# Import cycles, as the set of modules of each cycle:
-ALLOWED_CYCLES = {
-    # sweep_run imports write_report inside a function; report imports sweep_run's helpers.
-    frozenset({"jaxescape._experiments.report", "jaxescape._experiments.sweep_run"}),
-}
-# (importing module, imported module, private name):
-ALLOWED_PRIVATE_IMPORTS = {
-    # The reproductions share tools.py's helpers under private names.
-    *{(f"jaxescape._reproductions.{module}", "jaxescape._reproductions.tools", name)
-      for module, names in {
-          "xie": ["_check_size", "_escape_sweep", "_finish", "_one_d_point"],
-          "mori": ["_check_size", "_escape_sweep", "_finish", "_format", "_run"],
-          "meng": ["_check_size", "_escape_sweep", "_finish", "_one_d_point"],
-          "wu": ["_check_size", "_figure", "_header", "_write_outputs"],
-          "sgd_vs_sde": ["_check_size", "_figure", "_format", "_header", "_mean_time",
-                         "_num_slots", "_write_outputs"],
-      }.items() for name in names},
-    ("jaxescape._reproductions.sgd_vs_sde", "jaxescape._reproductions.mori", "_BRIDGE_SHIFT"),
-    # Splitting's estimator drives the kernel's and the levels' private functions.
-    ("jaxescape._splitting.levels", "jaxescape._splitting.reaction_coordinates", "_evaluate"),
-    ("jaxescape._splitting.estimator", "jaxescape._splitting.reaction_coordinates", "_evaluate"),
-    ("jaxescape._splitting.estimator", "jaxescape._splitting.kernel", "_advance"),
-    ("jaxescape._splitting.estimator", "jaxescape._splitting.kernel", "_start_loops"),
-    ("jaxescape._splitting.estimator", "jaxescape._splitting.kernel", "_start_replicas"),
-    ("jaxescape._splitting.estimator", "jaxescape._splitting.levels", "_automatic_num_levels"),
-    ("jaxescape._splitting.estimator", "jaxescape._splitting.levels", "_linearised_law"),
-    # Sweeps reuse the Kramers experiment's analysis and the config's checks.
-    ("jaxescape._experiments.sweep_run", "jaxescape._experiments.kramers", "_analyse"),
-    ("jaxescape._experiments.sweep_run", "jaxescape._experiments.kramers", "_format"),
-    ("jaxescape._experiments.sweep_run", "jaxescape._experiments.kramers", "_plan_levels"),
-    ("jaxescape._experiments.sweep_run", "jaxescape._experiments.kramers", "_versions"),
-    ("jaxescape._experiments.sweep", "jaxescape._experiments.config", "_CHECKS"),
-    ("jaxescape._experiments.sweep", "jaxescape._experiments.config", "_integer"),
-    ("jaxescape._experiments.sweep", "jaxescape._experiments.config", "_positive"),
-    ("jaxescape._experiments.sweep", "jaxescape._experiments.config", "_toml_value"),
-    ("jaxescape._experiments.store", "jaxescape._experiments.kramers", "_atomic_write"),
-}
+# Known exceptions (none left; an entry may only be added with a reason): import cycles, as the
+# set of modules of each cycle, and (importing module, imported module, private name).
+ALLOWED_CYCLES: set[frozenset] = set()
+ALLOWED_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
 
 
 def _module_name(path):
