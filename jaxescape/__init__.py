@@ -23,6 +23,14 @@ from ._sgd import (
     meng_data as meng_data,
 )
 from ._sgd import (
+    TraceEstimate as TraceEstimate,
+    gradient_noise_trace as gradient_noise_trace,
+    hessian_top_eigenpairs as hessian_top_eigenpairs,
+    hessian_top_eigenvalues as hessian_top_eigenvalues,
+    hessian_trace as hessian_trace,
+    network_non_uniformity as network_non_uniformity,
+)
+from ._sgd import (
     SplitDataset as SplitDataset,
     load_mnist as load_mnist,
     load_sklearn_dataset as load_sklearn_dataset,
@@ -114,7 +122,12 @@ from ._trends import (
 
 
 def __getattr__(name: str):
-    """`run_sweep` and `write_report` are loaded on first use (they import matplotlib)."""
+    """`run_sweep` and `write_report` (matplotlib), `load_results` and `load_escape_times`
+    (pandas) are loaded on first use."""
+    if name in ("load_results", "load_escape_times"):
+        from ._experiments import results
+
+        return getattr(results, name)
     if name == "run_sweep":
         from ._experiments.sweep_run import run_sweep
 

@@ -1,10 +1,12 @@
 """SGD particles: real minibatch training runs as particles, and the SGD-specific theory.
 
-`data` (data sets), `datasets` (real classification sets, offline), `models` (per-sample
-losses), `permutation` (counter-based per-epoch shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax training run per particle, the SGD side of
-the particle protocol), `minibatch_noise` (the SDE with SGD's exact minibatch covariance),
-`optax_noise` (Meng's loss-dependent noise as an optax transformation) and `stability` (Wu, Ma
-& E's sharpness, non-uniformity and stability condition).
+`curvature` (Hessian spectra, traces and gradient noise of parameter pytrees), `data` (data
+sets), `datasets` (real classification sets, offline), `models` (per-sample losses),
+`permutation` (counter-based per-epoch shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax
+training run per particle, the SGD side of the particle protocol), `minibatch_noise` (the SDE
+with SGD's exact minibatch covariance), `optax_noise` (Meng's loss-dependent noise as an optax
+transformation) and `stability` (Wu, Ma & E's sharpness, non-uniformity and stability
+condition).
 
 May import: the core modules and `_dynamics` (the minibatch-noise SDE is an SDE).
 """
@@ -14,6 +16,15 @@ from .data import (
     gaussian_regression_data as gaussian_regression_data,
     interpolation_data as interpolation_data,
     meng_data as meng_data,
+)
+from .curvature import (
+    TraceEstimate as TraceEstimate,
+    gradient_noise_trace as gradient_noise_trace,
+    hessian_top_eigenpairs as hessian_top_eigenpairs,
+    hessian_top_eigenvalues as hessian_top_eigenvalues,
+    hessian_trace as hessian_trace,
+    lanczos as lanczos,
+    network_non_uniformity as network_non_uniformity,
 )
 from .datasets import (
     SplitDataset as SplitDataset,
