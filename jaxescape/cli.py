@@ -215,6 +215,11 @@ def _add_sweep_parsers(subparsers) -> None:
                         help="run directory (default: the file's output, else runs/NAME)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the sweep and list its points; simulate nothing")
+    parser.add_argument("--shard", metavar="I/N", default="0/1",
+                        help="run only the points whose index is I mod N, into the same run "
+                        "directory (a job array on a shared file system: --shard "
+                        "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); report works on the "
+                        "union")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bars")
     parser.set_defaults(handler=_sweep)
@@ -234,15 +239,22 @@ def _sweep(args: argparse.Namespace) -> int:
     from ._experiments.config import ConfigError
     from ._experiments.store import CorruptedFileError
     from ._experiments.sweep import load_sweep
-    from ._experiments.sweep_run import default_directory, describe_point, plan_points, run_sweep
+    from ._experiments.sweep_run import (
+        check_shard,
+        default_directory,
+        describe_point,
+        plan_points,
+        run_sweep,
+    )
 
     try:
         sweep = load_sweep(args.config, output=args.output)
+        shard = check_shard(args.shard)
         if not args.dry_run:
-            run_sweep(sweep, progress=args.progress)
+            run_sweep(sweep, progress=args.progress, shard=shard)
             return 0
         swept = sweep.swept()
-        for plan in plan_points(sweep):
+        for plan in plan_points(sweep, shard):
             print(f"point {plan['index']}: {describe_point(plan['point'], swept)}; exact MFPT "
                   f"{plan['exact_mfpt']:.5g}")
         print(f"{sweep.method} sweep of {len(sweep.expand())} points into "

@@ -6,7 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from jaxescape._experiments.store import MANIFEST, CorruptedFileError, RunStore, npz_bytes
+# Internal machinery under test (not exported): the sweeps' on-disk run store.
+from jaxescape._experiments.store import (
+    LOCK_FILE,
+    MANIFEST,
+    CorruptedFileError,
+    RunStore,
+    npz_bytes,
+)
 
 
 ARRAYS = {"escape_step": np.arange(1000, dtype=np.int32) % 97,
@@ -78,5 +85,5 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(TypeError):
         store.write("a.json", None)  # the write itself fails
     assert (tmp_path / "a.json").read_bytes() == b"old"
-    assert sorted(os.listdir(tmp_path)) == ["a.json", MANIFEST]
+    assert sorted(os.listdir(tmp_path)) == [LOCK_FILE, "a.json", MANIFEST]
     assert json.loads((tmp_path / MANIFEST).read_text())["files"]["a.json"]["bytes"] == 3

@@ -11,7 +11,6 @@
 
 import io
 import math
-import os
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,21 +18,14 @@ from matplotlib.figure import Figure
 
 from .plots import LevelData, plot_escape_times
 from .._statistics import exponential_rate_mle
-from .store import (
-    ENVIRONMENT_FILE,
-    SUMMARY_FILE,
-    SWEEP_FILE,
-    CorruptedFileError,
-    RunStore,
-    point_file,
-)
-from .sweep import describe_point, load_sweep
+from .results import read_records
+from .store import ENVIRONMENT_FILE, RunStore, point_file
+from .sweep import describe_point
 from .._trends import weighted_linear_fit
 
 
 REPORT_FILE = "report.md"
 MAX_HISTOGRAMS = 12
-_INPUTS = (SWEEP_FILE, ENVIRONMENT_FILE, SUMMARY_FILE)
 
 
 def _axis(parameter: str) -> tuple[str, callable]:
@@ -41,31 +33,6 @@ def _axis(parameter: str) -> tuple[str, callable]:
     if parameter == "temperature":
         return "1 / temperature", lambda values: 1.0 / np.asarray(values, np.float64)
     return parameter, lambda values: np.asarray(values, np.float64)
-
-
-def load_records(directory) -> tuple[RunStore, object, list[dict]]:
-    """The store, the sweep and the records of the finished points, every input verified.
-
-    **Raises:**
-
-    - `CorruptedFileError`: naming every stored input that is missing, truncated or altered.
-    """
-    store = RunStore(directory)
-    if SWEEP_FILE not in store.files:
-        raise CorruptedFileError(f"{os.fspath(directory)!r} is not a sweep run directory (its "
-                                 f"manifest names no {SWEEP_FILE})")
-    problems = {name: problem for name, problem in store.corrupted().items()
-                if name in _INPUTS or name.startswith("points/")}
-    if problems:
-        raise CorruptedFileError("corrupted files: " + "; ".join(
-            f"{os.path.join(os.fspath(directory), name)} ({problem})"
-            for name, problem in problems.items()))
-    sweep = load_sweep(os.path.join(os.fspath(directory), SWEEP_FILE))
-    records = [store.read_json(point_file(index, "json"))
-               for index in range(len(sweep.expand()))
-               if point_file(index, "json") in store.files
-               and point_file(index, "npz") in store.files]
-    return store, sweep, records
 
 
 def _series(records: list[dict], parameter: str, swept) -> dict[tuple, list[dict]]:
@@ -212,8 +179,17 @@ def _markdown(sweep, records, fits, environment, figures, swept) -> str:
 
 
 def write_report(directory) -> str:
-    """Rebuilds the figures and `report.md` of a sweep run directory; returns the Markdown."""
-    store, sweep, records = load_records(directory)
+    """Rebuilds the figures and `report.md` of a sweep run directory; returns the Markdown.
+
+    Runs under the directory's lock: of several shards finishing at once, the last report
+    written is built from every stored point.
+    """
+    with RunStore(directory).locked() as store:
+        return _write_report(store)
+
+
+def _write_report(store: RunStore) -> str:
+    sweep, records = read_records(store)
     environment = store.read_json(ENVIRONMENT_FILE)
     swept = sweep.swept()
     figures = {}
@@ -225,6 +201,9 @@ def write_report(directory) -> str:
         figures[f"figures/log_tau_vs_{parameter}.png"] = _trend_figure(
             [item for item in fits if item["parameter"] == parameter], parameter)
     text = _markdown(sweep, records, fits, environment, list(figures), swept)
+    for name in store.files:
+        if name.startswith("figures/") and name not in figures:
+            store.forget(name)  # a figure of a partial report that the whole one lacks
     for name, data in figures.items():
         store.write(name, data)
     store.write(REPORT_FILE, text.encode())

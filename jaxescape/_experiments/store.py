@@ -7,6 +7,11 @@ the run once the manifest names it with its hash. A file whose bytes no longer m
 by name as corrupted and never reused; a file the manifest does not name (a write that was
 interrupted before its commit) is ignored.
 
+Several processes may write one run directory at once (the shards of a sweep on a shared file
+system): every commit holds the directory's lock (`fcntl.flock` on `.lock`, which Linux NFS
+clients map to POSIX locks), re-reads the manifest and merges its own files into it, so no
+process drops another's files. Callers write and commit inside one `RunStore.locked()` block.
+
 Raw arrays are stored as compressed `.npz` archives written with fixed timestamps, so the same
 arrays always give the same bytes.
 """
@@ -22,6 +27,12 @@ import threading
 import zipfile
 
 import numpy as np
+
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: one writer per run directory
+    fcntl = None
 
 
 # The layout of a sweep's run directory.
@@ -53,9 +64,8 @@ def atomic_write(path: str, write) -> None:
         raise
 
 
-
-
 MANIFEST = "manifest.json"
+LOCK_FILE = ".lock"
 _FORMAT = 1
 
 
@@ -120,6 +130,41 @@ class RunStore:
         elif not os.path.isdir(self.directory):
             raise FileNotFoundError(f"run directory {self.directory!r} does not exist")
         self._files = self._read_manifest()
+        self._pending = {}  # written (entry) or forgotten (None) since the last commit
+        self._lock = None
+        self._lock_depth = 0
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Holds the directory's lock (re-entrant); on entry the manifest is re-read, so the
+        store sees every file another process committed, plus this one's uncommitted writes."""
+        if self._lock_depth == 0:
+            self._lock = _acquire_lock(self._path(LOCK_FILE))
+            self.refresh()
+        self._lock_depth += 1
+        try:
+            yield self
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                lock, self._lock = self._lock, None
+                if lock is not None:
+                    lock.close()  # releases the flock
+
+    def refresh(self) -> None:
+        """Re-reads the manifest (files other processes committed) under this store's writes."""
+        files = self._read_manifest()
+        for name, entry in self._pending.items():
+            if entry is None:
+                files.pop(name, None)
+            else:
+                files[name] = entry
+        self._files = files
+
+    def digest(self, name: str) -> str | None:
+        """The committed SHA-256 of `name` (None if not committed)."""
+        entry = self._files.get(name)
+        return None if entry is None else entry["sha256"]
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, *name.split("/"))
@@ -158,12 +203,15 @@ class RunStore:
         path = self._path(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write(path, lambda file: file.write(data))
-        self._files[name] = {"sha256": _sha256(data), "bytes": len(data)}
+        self._files[name] = self._pending[name] = {"sha256": _sha256(data), "bytes": len(data)}
 
     def commit(self) -> None:
-        """Atomically writes the manifest naming every file written so far with its hash."""
-        manifest = {"format": _FORMAT, "files": dict(sorted(self._files.items()))}
-        atomic_write(self._path(MANIFEST), lambda file: file.write(json_bytes(manifest)))
+        """Atomically writes the manifest: every file committed so far, by any process, and
+        this store's writes, each with its hash."""
+        with self.locked():
+            manifest = {"format": _FORMAT, "files": dict(sorted(self._files.items()))}
+            atomic_write(self._path(MANIFEST), lambda file: file.write(json_bytes(manifest)))
+            self._pending.clear()
 
     def _verified(self, name: str) -> tuple[bytes | None, str | None]:
         entry = self._files.get(name)
@@ -208,3 +256,20 @@ class RunStore:
     def forget(self, name: str) -> None:
         """Drops `name` from the manifest (at the next commit); the file stays, unused."""
         self._files.pop(name, None)
+        self._pending[name] = None
+
+
+def _acquire_lock(path: str):
+    """An open lock file holding an exclusive `flock`, or None where nothing can be locked
+    (a read-only directory: no writer to wait for; a system without `fcntl`)."""
+    try:
+        file = open(path, "ab")
+    except OSError:
+        return None
+    if fcntl is not None:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            file.close()
+            raise
+    return file

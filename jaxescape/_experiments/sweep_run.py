@@ -67,11 +67,14 @@ RESULT_COLUMNS = (
 )
 
 
-def plan_points(sweep: Sweep) -> list[dict]:
-    """Landscape, dynamics and references of every point, before anything is simulated."""
+def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """Landscape, dynamics and references of every point (of the shard), before anything is
+    simulated."""
     plans = []
     swept = sweep.swept()
     for index, point in enumerate(sweep.expand()):
+        if not in_shard(index, shard):
+            continue
         config = point_config(point)
         landscape = build_landscape(config)
         geometry = landscape_geometry(landscape)
@@ -166,13 +169,61 @@ def summary_csv(records: list[dict]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def check_shard(shard) -> tuple[int, int]:
+    """`(index, count)` with 0 <= index < count; point i belongs to shard i mod count."""
+    if isinstance(shard, str):
+        index, _, count = shard.partition("/")
+        try:
+            shard = (int(index), int(count))
+        except ValueError:
+            raise ConfigError(f"shard must be I/N with integers 0 <= I < N, got {shard!r}") \
+                from None
+    if (not isinstance(shard, tuple | list) or len(shard) != 2
+            or not all(isinstance(item, int) and not isinstance(item, bool) for item in shard)
+            or not 0 <= shard[0] < shard[1]):
+        raise ConfigError(f"shard must be (I, N) with integers 0 <= I < N, got {shard!r}")
+    return tuple(shard)
+
+
+def in_shard(index: int, shard: tuple[int, int]) -> bool:
+    return index % shard[1] == shard[0]
+
+
+def committed_records(store: RunStore, total: int, cache: dict | None = None) -> list[dict]:
+    """The records of every committed point whose files verify, by index (any process's).
+
+    `cache` (name -> (SHA-256, record)) spares re-reading records already read.
+    """
+    cache = {} if cache is None else cache
+    records = []
+    for index in range(total):
+        names = (point_file(index, "json"), point_file(index, "npz"))
+        digest = store.digest(names[0])
+        if digest is None or store.digest(names[1]) is None:
+            continue
+        if cache.get(names[0], (None,))[0] != digest:
+            try:
+                cache[names[0]] = (digest, store.read_json(names[0]))
+            except CorruptedFileError:
+                continue
+        records.append(cache[names[0]][1])
+    return records
+
+
 def open_sweep_store(sweep: Sweep, directory: str, say) -> tuple[RunStore, list[dict]]:
     """Creates the run directory, or reopens it when it holds the same sweep.
 
     Returns the store and the records of the points already finished and verified; committed
     point files that fail verification are reported by name and their points are recomputed.
+    Other processes (the sweep's other shards) may create or write the directory at the same
+    time: this runs under the directory's lock.
     """
     store = RunStore(directory, create=True)
+    with store.locked(), deferred_interrupt():
+        return store, _open_locked(store, sweep, directory, say)
+
+
+def _open_locked(store: RunStore, sweep: Sweep, directory: str, say) -> list[dict]:
     text = sweep_to_toml(sweep).encode()
     environment = _environment()
     if store.exists():
@@ -190,7 +241,7 @@ def open_sweep_store(sweep: Sweep, directory: str, say) -> tuple[RunStore, list[
         created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         store.write(ENVIRONMENT_FILE, json_bytes({**environment, "created_at": created}))
         store.commit()
-    records = []
+    records, changed = [], False
     for index in range(len(sweep.expand())):
         names = [point_file(index, "json"), point_file(index, "npz")]
         if not all(name in store.files for name in names):
@@ -202,15 +253,17 @@ def open_sweep_store(sweep: Sweep, directory: str, say) -> tuple[RunStore, list[
                 say(f"warning: {os.path.join(directory, name)} is corrupted ({problem}); "
                     f"point {index} will be recomputed")
                 store.forget(name)
+            changed = True
             continue
         records.append(store.read_json(names[0]))
     if records and store.problem(SUMMARY_FILE):
         say(f"warning: {os.path.join(directory, SUMMARY_FILE)} is corrupted "
             f"({store.problem(SUMMARY_FILE)}); rewritten from the stored points")
-        with deferred_interrupt():
-            store.write(SUMMARY_FILE, summary_csv(records))
-            store.commit()
-    return store, records
+        store.write(SUMMARY_FILE, summary_csv(records))
+        changed = True
+    if changed:
+        store.commit()
+    return records
 
 
 def default_directory(sweep: Sweep) -> str:
@@ -218,11 +271,18 @@ def default_directory(sweep: Sweep) -> str:
 
 
 def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
-              stream=None) -> str:
+              stream=None, shard: tuple[int, int] | str = (0, 1)) -> str:
     """Runs every unfinished point of `sweep` into `output` (default: sweep.output or
     runs/NAME), writes the report, and returns the run directory.
 
     Same command, same numbers: a rerun after an interruption computes only the missing points.
+
+    **Arguments:**
+
+    - `shard`: `(I, N)` (or `"I/N"`) runs only the points whose index is I mod N, so N
+      processes (a job array on a shared file system) share the sweep with no coordinator; the
+      union of their stores equals, bit for bit but for timings, the store of one process.
+      Points another process has already committed are skipped.
     """
     from .report import write_report
 
@@ -231,30 +291,38 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
 
     if isinstance(sweep, dict):
         sweep = make_sweep(sweep)
-    plans = plan_points(sweep)
+    shard = check_shard(shard)
+    plans = plan_points(sweep, shard)
+    total = len(sweep.expand())
     directory = output or default_directory(sweep)
     store, records = open_sweep_store(sweep, directory, say)
     done = {record["index"] for record in records}
     swept = sweep.swept()
-    say(f"jaxescape sweep {sweep.name!r} ({sweep.method}): {len(plans)} points over "
-        f"{', '.join(swept) or 'nothing'}; {len(done)} already stored; run directory {directory}")
+    share = f"shard {shard[0]}/{shard[1]}: {len(plans)} of {total}" if shard[1] > 1 else total
+    say(f"jaxescape sweep {sweep.name!r} ({sweep.method}): {share} points over "
+        f"{', '.join(swept) or 'nothing'}; "
+        f"{sum(plan['index'] in done for plan in plans)} already stored; run directory "
+        f"{directory}")
+    cache = {}
     try:
-        with tqdm(total=len(plans), initial=len(done), desc="points", unit="point",
-                  disable=not progress) as bar:
+        with tqdm(total=len(plans), initial=sum(plan["index"] in done for plan in plans),
+                  desc="points", unit="point", disable=not progress) as bar:
             for plan in plans:
                 index = plan["index"]
-                if index in done:
+                store.refresh()  # points other processes committed meanwhile are skipped
+                if index in done or _is_stored(store, index):
                     continue
-                records.append(_run_point(plan, swept, len(plans), store, records, progress))
+                record, ours = _run_point(plan, swept, total, store, progress, cache)
                 bar.update(1)
-                summary = records[-1]["summary"]
-                say(f"point {index + 1}/{len(plans)} ({describe_point(plan['point'], swept)}): "
+                summary = record["summary"]
+                say(f"point {index + 1}/{total} ({describe_point(plan['point'], swept)}): "
                     f"MFPT {format_number(summary['mfpt'], '.5g')} ± "
                     f"{format_number(summary['mfpt_standard_error'], '.2g')}, exact "
-                    f"{plan['exact_mfpt']:.5g} ({records[-1]['timing']['wall_time_s']:.1f} s)"
-                    + "".join(f"; {note}" for note in records[-1]["notes"]))
+                    f"{plan['exact_mfpt']:.5g} ({record['timing']['wall_time_s']:.1f} s)"
+                    + "".join(f"; {note}" for note in record["notes"])
+                    + ("" if ours else "; stored meanwhile by another process, kept"))
     except KeyboardInterrupt:
-        stored = sum(point_file(index, "json") in store.files for index in range(len(plans)))
+        stored = sum(point_file(plan["index"], "json") in store.files for plan in plans)
         say(f"interrupted: {stored} of {len(plans)} points stored in {directory}; run "
             "the same command again to compute the rest")
         raise
@@ -262,7 +330,14 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
     return directory
 
 
-def _run_point(plan, swept, num_points, store, records, progress) -> dict:
+def _is_stored(store: RunStore, index: int) -> bool:
+    return all(store.digest(point_file(index, extension)) is not None
+               for extension in ("json", "npz"))
+
+
+def _run_point(plan, swept, num_points, store, progress, cache) -> tuple[dict, bool]:
+    """Simulates a point and commits it with the summary of every stored point; returns its
+    record and False where another process committed the point first (its files are kept)."""
     index, point = plan["index"], plan["point"]
     started = time.perf_counter()
     key = jax.random.fold_in(jax.random.key(point["seed"]), index)
@@ -278,13 +353,15 @@ def _run_point(plan, swept, num_points, store, records, progress) -> dict:
     record = {"index": index, "point": point, "key": KEY,
               "summary": summary, "notes": notes,
               "timing": {"wall_time_s": time.perf_counter() - started}}
-    all_records = sorted([*records, record], key=lambda item: item["index"])
-    with deferred_interrupt():
-        store.write(point_file(index, "npz"), npz_bytes(arrays))
-        store.write(point_file(index, "json"), json_bytes(record))
-        store.write(SUMMARY_FILE, summary_csv(all_records))
+    with store.locked(), deferred_interrupt():
+        names = (point_file(index, "json"), point_file(index, "npz"))
+        if _is_stored(store, index) and not any(store.problem(name) for name in names):
+            return store.read_json(names[0]), False
+        store.write(names[1], npz_bytes(arrays))
+        store.write(names[0], json_bytes(record))
+        store.write(SUMMARY_FILE, summary_csv(committed_records(store, num_points, cache)))
         store.commit()
-    return record
+    return record, True
 
 
 def sweep_status(directory) -> dict:
