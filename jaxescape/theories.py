@@ -10,7 +10,8 @@
   `mori_loss_threshold_time`, Meng's `meng_escape_time`.
 - Heavy-tailed noise: `LevyLangevin` (gradient descent driven by α-stable Lévy noise), the
   exact `levy_chain_mean_exit_time` of its chain and the small-noise law `levy_escape_time`
-  (Imkeller & Pavlyukevich 2006) with the Lévy-measure constant `stable_levy_constant`.
+  (Imkeller & Pavlyukevich 2006) with the Lévy-measure constant `stable_levy_constant`; the
+  tail-index estimator `tail_index` (Mohammadi, Mohammadpour & Ogata 2015).
 - Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde"}`, each
   `f(output_dir, size, seed, progress) -> dict`.
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
@@ -49,6 +50,7 @@ from ._dynamics import (
     XieSGDNoise as XieSGDNoise,
     matched_white_noise as matched_white_noise,
 )
+from ._tail_index import TailIndexEstimate as TailIndexEstimate, tail_index as tail_index
 from ._reproductions import (
     REPRODUCTIONS as REPRODUCTIONS,
     fit_stationary_exponent as fit_stationary_exponent,

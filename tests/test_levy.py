@@ -11,6 +11,7 @@ import jaxescape as jxe
 import jaxescape.theories
 from jaxescape import _noise
 from jaxescape.theories import (
+    tail_index,
     levy_chain_mean_exit_time,
     levy_escape_time,
     stable_levy_constant,
@@ -155,3 +156,24 @@ def test_gaussian_part_adds_its_variance():
         jxe.estimate_escape_time(jxe.theories.LevyLangevin(landscape, 1.5, 0.5),
                                  jxe.OutsideBall(jnp.zeros(1), 1.0), jnp.zeros(1),
                                  jax.random.key(0), dt=0.01)
+
+
+@pytest.mark.parametrize("alpha", [1.2, 1.5, 1.8, 2.0])
+def test_tail_index_estimator_on_stable_samples(alpha):
+    """Mohammadi et al.'s estimator on 200 sets of 4096 SαS samples (fixed key): the mean of
+    1/α̂ within 4 of its standard errors of 1/α; the per-set standard error within 15% of the
+    spread over sets; the bias of α̂ itself below 0.2 of a per-set standard error (measured:
+    0.03, 0.06, 0.004, −0.01 for α = 1.2, 1.5, 1.8, 2; per-set SE 0.059, 0.084, 0.112, 0.134)."""
+    sets = _stable_variates(alpha, 200 * 4096, key=(9, 1)).reshape(200, 4096)
+    estimates = [tail_index(samples) for samples in sets]
+    inverse = np.array([estimate.inverse_alpha for estimate in estimates])
+    spread = inverse.std(ddof=1)
+    assert abs(inverse.mean() - 1 / alpha) < 4 * spread / np.sqrt(inverse.size)
+    per_set = np.mean([estimate.inverse_alpha_se for estimate in estimates])
+    assert abs(per_set / spread - 1) < 0.15, (per_set, spread)
+    alphas = np.array([estimate.alpha for estimate in estimates])
+    alpha_se = np.mean([estimate.alpha_se for estimate in estimates])
+    assert abs(alphas.mean() - alpha) < 0.2 * alpha_se, (alphas.mean(), alpha_se)
+    assert estimates[0].block_size == 64 and estimates[0].num_blocks == 64
+    with pytest.raises(ValueError, match="block_size"):
+        tail_index(sets[0], block_size=1)
