@@ -2,10 +2,10 @@
 
 Every escape time is measured in SDE time t = η·iterations (docs/THEORY.md §1.2) as the mean of
 N particles started at the minimum, run at step dt and at 2·dt. The 2·dt run measures the
-discretisation bias of the dt run: τ_2dt − τ_dt for `HalfSpace` exits (Brownian-bridge corrected,
-weak order 1), (τ_2dt − τ_dt)/(√2 − 1) for `LossAbove` exits (no bridge correction: O(√dt)); for
-the latter the deterministic Broadie–Glasserman–Kou estimate (`discrete_monitoring_threshold`)
-is used as the bias instead, the noisy measured one being kept in the JSON. A point *agrees* with
+discretisation bias of the dt run: τ_2dt − τ_dt (the `HalfSpace` and `LossAbove` exits are
+Brownian-bridge corrected: weak order 1; a sweep of exits without the correction would pass
+order=0.5, (τ_2dt − τ_dt)/(√2 − 1), or a deterministic `predicted_bias` per point, which then
+replaces the noisy measured one in the agreement band). A point *agrees* with
 the exact 1-D quadrature (§1.4, the model's own D(θ)) when |τ_dt − τ_exact| ≤ 4 SE + |bias|.
 Slopes are weighted least-squares fits of log τ (weights 1/SE²(log τ)) with their standard
 errors; R² is the unweighted coefficient of determination.
