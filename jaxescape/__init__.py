@@ -62,13 +62,19 @@ from ._sgd import (
     TrainingLoss as TrainingLoss,
     meng_shift_for_barrier as meng_shift_for_barrier,
 )
+from ._sgd import (
+    NetworkModel as NetworkModel,
+    ParticleMetrics as ParticleMetrics,
+    accuracy_below as accuracy_below,
+    evaluate_particles as evaluate_particles,
+)
 from ._sgd import loss_dependent_noise as loss_dependent_noise, noisy_sgd as noisy_sgd
 from ._theory import (
     exact_log_mfpt as exact_log_mfpt,
     exact_mfpt as exact_mfpt,
     exact_mfpt_interval as exact_mfpt_interval,
 )
-from ._sgd import MinibatchSGD as MinibatchSGD
+from ._sgd import MinibatchSGD as MinibatchSGD, particle_start as particle_start
 from ._engine import (
     EscapeResult as EscapeResult,
     ExtrapolatedEscape as ExtrapolatedEscape,

@@ -1,12 +1,12 @@
 """SGD particles: real minibatch training runs as particles, and the SGD-specific theory.
 
 `curvature` (Hessian spectra, traces and gradient noise of parameter pytrees), `data` (data
-sets), `datasets` (real classification sets, offline), `models` (per-sample losses),
-`permutation` (counter-based per-epoch shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax
-training run per particle, the SGD side of the particle protocol), `minibatch_noise` (the SDE
-with SGD's exact minibatch covariance), `optax_noise` (Meng's loss-dependent noise as an optax
-transformation) and `stability` (Wu, Ma & E's sharpness, non-uniformity and stability
-condition).
+sets), `datasets` (real classification sets, offline), `models` (per-sample losses), `networks`
+(any network as a model, per-particle metrics), `permutation` (counter-based per-epoch
+shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax training run per particle, the SGD side
+of the particle protocol), `minibatch_noise` (the SDE with SGD's exact minibatch covariance),
+`optax_noise` (Meng's loss-dependent noise as an optax transformation) and `stability` (Wu, Ma
+& E's sharpness, non-uniformity and stability condition).
 
 May import: the core modules and `_dynamics` (the minibatch-noise SDE is an SDE).
 """
@@ -32,7 +32,7 @@ from .datasets import (
     load_sklearn_dataset as load_sklearn_dataset,
 )
 from .minibatch_noise import MinibatchNoiseSDE as MinibatchNoiseSDE
-from .minibatch_sgd import MinibatchSGD as MinibatchSGD
+from .minibatch_sgd import MinibatchSGD as MinibatchSGD, particle_start as particle_start
 from .models import (
     AbstractModel as AbstractModel,
     LinearRegression as LinearRegression,
@@ -41,6 +41,12 @@ from .models import (
     MLPRegression as MLPRegression,
     TrainingLoss as TrainingLoss,
     meng_shift_for_barrier as meng_shift_for_barrier,
+)
+from .networks import (
+    NetworkModel as NetworkModel,
+    ParticleMetrics as ParticleMetrics,
+    accuracy_below as accuracy_below,
+    evaluate_particles as evaluate_particles,
 )
 from .optax_noise import loss_dependent_noise as loss_dependent_noise, noisy_sgd as noisy_sgd
 from .stability import (

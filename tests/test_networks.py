@@ -1,0 +1,133 @@
+"""Any network as SGD particles: eqx Modules and functions of pytrees, MSE and cross-entropy,
+per-particle loss and accuracy, Wu's accuracy criterion, bad input."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import jaxescape as jxe
+
+
+WINE = jxe.load_sklearn_dataset("wine", jax.random.key(0))  # 142 + 36 samples, 13 features
+NETWORK = eqx.nn.MLP(13, 3, 8, 1, key=jax.random.key(1))  # 139 parameters
+
+
+@pytest.mark.parametrize("loss, reference", [
+    ("mse", lambda prediction, target: 0.5 * jnp.sum((prediction - target) ** 2)),
+    ("cross_entropy", lambda prediction, target: -jnp.sum(target * jax.nn.log_softmax(prediction))),
+])
+def test_module_particles_take_the_gradient_step_of_the_pytree(loss, reference):
+    """Full batch (B = n): each particle's step is θ − η ∇L computed on the network's pytree."""
+    model = jxe.NetworkModel(NETWORK, loss=loss)
+    data = WINE.train
+    sgd = jxe.MinibatchSGD(model, data, batch_size=data.num_samples, learning_rate=0.1)
+    result = jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jax.random.key(2),
+                          num_particles=2, max_steps=1)
+    arrays, structure = eqx.partition(NETWORK, eqx.is_inexact_array)
+
+    def full_loss(parameters):
+        predictions = jax.vmap(eqx.combine(parameters, structure))(data.inputs)
+        return jnp.mean(jax.vmap(reference)(predictions, data.targets))
+
+    stepped = optax.apply_updates(arrays, jax.tree.map(lambda g: -0.1 * g,
+                                                       jax.grad(full_loss)(arrays)))
+    expected = ravel_pytree(stepped)[0]
+    np.testing.assert_allclose(result.position, np.stack([expected, expected]), rtol=1e-5,
+                               atol=1e-6)
+    assert isinstance(model.unflatten(result.position[0]), eqx.nn.MLP)
+
+
+def test_function_of_a_pytree_and_labels_agree_with_the_module_and_one_hot():
+    """A function network(params, x), its per-sample loss(params, x, y) (`from_loss`) and the
+    module give the same losses; labels and one-hot targets the same cross-entropy."""
+    arrays, structure = eqx.partition(NETWORK, eqx.is_inexact_array)
+    params = {"layers": arrays}
+
+    def network(parameters, x):
+        return eqx.combine(parameters["layers"], structure)(x)
+
+    def loss(parameters, x, y):
+        return optax.softmax_cross_entropy(network(parameters, x), y)
+
+    theta = jxe.NetworkModel(NETWORK).initial_parameters + 0.05
+    from_module = jxe.NetworkModel(NETWORK, loss="cross_entropy").per_sample_losses(theta,
+                                                                                  WINE.test)
+    as_function = jxe.NetworkModel(network, params, loss="cross_entropy")
+    as_loss = jxe.NetworkModel.from_loss(loss, params)
+    np.testing.assert_allclose(as_function.per_sample_losses(theta, WINE.test), from_module,
+                               rtol=1e-6)
+    np.testing.assert_allclose(as_loss.per_sample_losses(theta, WINE.test), from_module,
+                               rtol=1e-6)
+    labels = jxe.Dataset(WINE.test.inputs, WINE.labels("test").astype(jnp.float32))
+    np.testing.assert_allclose(as_function.per_sample_losses(theta, labels), from_module,
+                               rtol=1e-6)
+    unflattened = as_function.unflatten(theta)
+    assert set(unflattened) == {"layers"}
+    np.testing.assert_array_equal(ravel_pytree(unflattened)[0], theta)
+
+
+def test_trained_particles_metrics_on_train_and_test_sets():
+    """32 particles of SGD (B = 16, η = 0.1, 200 steps, cross-entropy) from one start: every
+    particle fits the training set (accuracy ≥ 0.95) and generalises (test ≥ 0.85; chance is
+    0.40); `evaluate_particles` equals the metrics computed particle by particle."""
+    model = jxe.NetworkModel(NETWORK, loss="cross_entropy")
+    sgd = jxe.MinibatchSGD(model, WINE.train, batch_size=16, learning_rate=0.1)
+    result = jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jax.random.key(3),
+                          num_particles=32, max_steps=200)
+    train = jxe.evaluate_particles(model, result.position, WINE.train, chunk_size=10)
+    test = jxe.evaluate_particles(model, result.position, WINE.test)
+    initial = jxe.evaluate_particles(model, model.initial_parameters[None], WINE.train)
+    assert train.loss.shape == train.accuracy.shape == (32,)
+    assert np.all(train.loss < 0.2 * initial.loss[0])
+    assert np.min(train.accuracy) >= 0.95 and np.min(test.accuracy) >= 0.85
+    assert len(np.unique(np.asarray(train.loss))) > 16  # the particles took different paths
+    for particle in (0, 31):
+        theta = result.position[particle]
+        predictions = jax.vmap(model.unflatten(theta))(WINE.test.inputs)
+        expected = np.mean(np.argmax(predictions, 1) == np.asarray(WINE.labels("test")))
+        assert test.accuracy[particle] == pytest.approx(expected)
+        assert test.loss[particle] == pytest.approx(float(model.loss(theta, WINE.test)), rel=1e-5)
+    other = jxe.evaluate_particles(jxe.LinearRegression(2), jnp.zeros((3, 2)),
+                                   jxe.gaussian_regression_data(jax.random.key(0), 10, 2))
+    assert np.all(np.isnan(other.accuracy)) and other.loss.shape == (3,)
+
+
+def test_accuracy_criterion_stops_particles_that_forget():
+    """Wu's escape criterion: from a trained network, SGD with a large rate (η = 30) loses the
+    training accuracy and every particle leaves within a few steps; at η = 0.01 none does."""
+    model = jxe.NetworkModel(NETWORK, loss="cross_entropy")
+    trained = jxe.simulate(jxe.MinibatchSGD(model, WINE.train, batch_size=142, learning_rate=0.5),
+                           jxe.NeverEscape(), model.initial_parameters, jax.random.key(4),
+                           num_particles=1, max_steps=100).position[0]
+    criterion = jxe.accuracy_below(model, WINE.train, 0.8)
+    for rate, escaped in ((30.0, True), (0.01, False)):
+        sgd = jxe.MinibatchSGD(model, WINE.train, batch_size=4, learning_rate=rate)
+        result = jxe.simulate(sgd, criterion, trained, jax.random.key(5), num_particles=8,
+                              max_steps=20)
+        assert np.all(~result.censored) if escaped else np.all(result.censored)
+
+
+def test_bad_input_is_named_before_compiling():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        jxe.NetworkModel(NETWORK, loss="hinge")
+    with pytest.raises(TypeError, match="without parameters"):
+        jxe.NetworkModel(lambda p, x: x)
+    mse = jxe.NetworkModel(NETWORK)  # 3 outputs
+    labels = jxe.Dataset(WINE.train.inputs, WINE.labels().astype(jnp.float32))
+    with pytest.raises(ValueError, match="output has shape"):
+        mse.check_data(labels)
+    wrong_width = jxe.Dataset(WINE.train.inputs[:, :5], WINE.train.targets)
+    sgd = jxe.MinibatchSGD(mse, wrong_width, batch_size=4, learning_rate=0.1)
+    with pytest.raises(ValueError, match="cannot evaluate"):
+        jxe.simulate(sgd, jxe.NeverEscape(), mse.initial_parameters, jax.random.key(0),
+                     num_particles=1, max_steps=1)
+    out_of_range = jxe.Dataset(WINE.train.inputs, labels.targets + 1)  # labels 1..3, 3 outputs
+    with pytest.raises(ValueError, match="between 0 and 2"):
+        jxe.evaluate_particles(jxe.NetworkModel(NETWORK, loss="cross_entropy"),
+                               mse.initial_parameters[None], out_of_range)
+    with pytest.raises(ValueError, match=r"shape \(N, 139\)"):
+        jxe.evaluate_particles(mse, mse.initial_parameters, WINE.train)
