@@ -27,6 +27,8 @@ RUNNING, CENSORED, DIVERGED, EMPTY, ESCAPED = 0, 1, 2, 3, 4
 RETURNED, LOOPS_DONE = -1, -2
 
 NOISE_KINDS = ("gaussian", "rademacher")
+# The noise counter of a particle's random start (steps count from 0 to max_steps < 2^31).
+START_COUNTER = 2**32 - 1
 
 
 class StepOptions(NamedTuple):
@@ -97,6 +99,17 @@ class AbstractParticleProcess(eqx.Module):
 
     def position(self, state) -> jax.Array:
         """The position (shape (dim,)) that the escape criteria test."""
+        return state
+
+    @property
+    def random_start(self) -> bool:
+        """Whether each particle starts in a state of its own (`start_state`)."""
+        return False
+
+    def start_state(self, state, keys: jax.Array, identity: jax.Array):
+        """The start of particle `identity` when `random_start`: a pure function of (key,
+        identity), drawn from the counter-based noise at the counter `START_COUNTER`, which
+        no step reaches. `state` is the common `initial_state`. The common state by default."""
         return state
 
     def splitting_process(self, position: jax.Array) -> "AbstractParticleProcess":

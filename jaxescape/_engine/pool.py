@@ -60,8 +60,12 @@ def slot_step(process, criteria, keys, dt, max_steps, options, first_index):
     return step_one
 
 
-def harvest_and_refill(slots, buffers, positions, initial_state, next_particle, count):
-    """Write finished slots into the buffers, then start the next particles in free slots."""
+def harvest_and_refill(slots, buffers, positions, initial_state, next_particle, count,
+                       start_states=None):
+    """Write finished slots into the buffers, then start the next particles in free slots.
+
+    Every new particle starts in `initial_state`, or, with `start_states`, in row i of
+    `start_states(new_particle)` (a batch of states, one per slot)."""
     finished = (slots.status != RUNNING) & (slots.particle >= 0)
     chunk = buffers.step.shape[0]
     target = jnp.where(finished, slots.particle, chunk)  # out of range: dropped
@@ -75,10 +79,11 @@ def harvest_and_refill(slots, buffers, positions, initial_state, next_particle, 
     assign = free & (new_particle < count)
 
     def refill(initial, current):
-        return jnp.where(assign.reshape((-1,) + (1,) * initial.ndim), initial, current)
+        return jnp.where(assign.reshape((-1,) + (1,) * (current.ndim - 1)), initial, current)
 
+    starts = initial_state if start_states is None else start_states(new_particle)
     slots = Slots(
-        jax.tree.map(refill, initial_state, slots.state),
+        jax.tree.map(refill, starts, slots.state),
         jnp.where(assign, new_particle, jnp.where(free, -1, slots.particle)),
         jnp.where(assign, 0, slots.step),
         jnp.where(assign, RUNNING, jnp.where(free, EMPTY, slots.status)).astype(jnp.int8),
@@ -94,6 +99,13 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
     process, criteria, initial_state, keys, dt, max_steps = constants
     step_all = jax.vmap(slot_step(process, criteria, keys, dt, max_steps, options, first_index))
     steps_per_iteration = type(process).steps_per_iteration
+    start_states = None
+    if process.random_start:
+        def start_states(new_particle):
+            identities = first_index + jnp.maximum(new_particle, 0).astype(jnp.uint32)
+            return jax.vmap(lambda identity: process.start_state(initial_state, keys, identity))(
+                identities
+            )
 
     def step_body(_, slots):
         for _step in range(steps_per_iteration):
@@ -108,7 +120,7 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
         slots = lax.fori_loop(0, iterations, step_body, slots)
         positions = jax.vmap(process.position)(slots.state)
         slots, buffers, next_particle = harvest_and_refill(
-            slots, buffers, positions, initial_state, next_particle, count
+            slots, buffers, positions, initial_state, next_particle, count, start_states
         )
         return slots, buffers, next_particle, round_index + 1
 

@@ -20,6 +20,7 @@ import optax
 
 from .. import _noise
 from .._particle import (
+    START_COUNTER,
     AbstractParticleProcess,
     StepOptions,
     all_finite,
@@ -51,6 +52,11 @@ class MinibatchSGD(AbstractParticleProcess):
     - `optimizer_noise`: pass the optimizer standard normals of θ's shape each step, as the
       extra argument `noise` (for `loss_dependent_noise`). The minibatch loss is always
       passed as `value`.
+    - `initializer`: None (every particle starts at `initial_position`), or a function
+      `initializer(key, initial_position) -> θ₀` giving each particle a start of its own (train
+      from scratch: "which minimum does SGD find?"), e.g. a network's random initialisation.
+      Particle i's key is a pure function of (the run's key, i), so the starts, like
+      everything else, do not depend on chunking. `particle_start` recomputes them.
     """
 
     # Two steps per loop iteration halve the copies XLA makes of the pool's carried arrays
@@ -66,6 +72,7 @@ class MinibatchSGD(AbstractParticleProcess):
     optimizer_options: dict = eqx.field(default_factory=dict)
     replacement: bool = eqx.field(static=True, default=False)
     optimizer_noise: bool = eqx.field(static=True, default=False)
+    initializer: Callable | None = eqx.field(static=True, default=None)
 
     def __post_init__(self):
         if self.learning_rate is not None:
@@ -120,16 +127,33 @@ class MinibatchSGD(AbstractParticleProcess):
                 )
 
     def check_start(self, position: jax.Array) -> None:
-        """The start θ₀ matches the model and data and gives finite losses."""
+        """The start θ₀ matches the model and data and gives finite losses (with an
+        `initializer`: so does the start it gives particle 0)."""
+        self._check_parameters_at(position, "initial_position")
+        if self.initializer is None:
+            return
+        try:
+            start = self.initializer(jax.random.key(0), position)
+        except Exception as error:  # noqa: BLE001 - report any failure of the user function
+            raise ValueError(f"initializer(key, initial_position) failed: {error}") from error
+        start = jnp.asarray(start)
+        if start.shape != position.shape or start.dtype != position.dtype:
+            raise ValueError(
+                f"initializer must return θ₀ of the shape and dtype of initial_position "
+                f"({position.shape}, {position.dtype}), got ({start.shape}, {start.dtype})"
+            )
+        self._check_parameters_at(start, "initializer(key, initial_position)")
+
+    def _check_parameters_at(self, position, name):
         expected = (self.model.num_parameters,)
         if position.shape != expected:
             raise ValueError(
-                f"initial_position has shape {position.shape}; the model has "
+                f"{name} has shape {position.shape}; the model has "
                 f"{expected[0]} parameters: expected shape {expected}"
             )
         if position.dtype != self.data.inputs.dtype:
             raise TypeError(
-                f"initial_position has dtype {position.dtype} but the data set has dtype "
+                f"{name} has dtype {position.dtype} but the data set has dtype "
                 f"{self.data.inputs.dtype}: they must match"
             )
         try:
@@ -144,7 +168,7 @@ class MinibatchSGD(AbstractParticleProcess):
                 f"the per-sample loss must be a scalar, got shape {losses.shape[1:]}"
             )
         if not bool(jnp.all(jnp.isfinite(losses))):
-            raise ValueError("the per-sample losses are not all finite at initial_position")
+            raise ValueError(f"the per-sample losses are not all finite at {name}")
 
     def num_streams(self, dim: int, dtype) -> int:
         """Threefry hashes per step: one for the minibatch, then the optimizer's normals."""
@@ -168,6 +192,14 @@ class MinibatchSGD(AbstractParticleProcess):
 
     def position(self, state) -> jax.Array:
         return state[0]
+
+    @property
+    def random_start(self) -> bool:
+        return self.initializer is not None
+
+    def start_state(self, state, keys, identity):
+        """(θ₀, optimizer state) of particle `identity`: θ₀ = initializer(its key, θ)."""
+        return self.initial_state(self.initializer(particle_key(keys, identity), state[0]))
 
     def batch_indices(self, keys, particle_index, step) -> jax.Array:
         """The sample indices of one particle's minibatch at `step`, shape (B,)."""
@@ -231,6 +263,25 @@ class MinibatchSGD(AbstractParticleProcess):
         return PackedSGD.from_sgd(self, position)
 
 
+def particle_key(keys: jax.Array, identity) -> jax.Array:
+    """The `jax.random` key of particle `identity`'s start: one Threefry hash of the counter
+    (START_COUNTER, identity) under the run's first stream, which no step uses."""
+    words = _noise.threefry_2x32(keys[0, 0], keys[0, 1], jnp.uint32(START_COUNTER),
+                                 jnp.asarray(identity).astype(jnp.uint32))
+    return jax.random.wrap_key_data(jnp.stack(words), impl="threefry2x32")
+
+
+def particle_start(sgd: MinibatchSGD, initial_position, key: jax.Array, identities):
+    """The starts θ₀ that `simulate(sgd, …, key)` gives particles `identities` (global indices)
+    when `sgd` has an `initializer`."""
+    position = jnp.asarray(initial_position)
+    keys = _noise.stream_keys(key, sgd.num_streams(position.shape[0], position.dtype))
+    identities = jnp.asarray(identities, jnp.uint32)
+    return jax.vmap(lambda identity: sgd.initializer(particle_key(keys, identity), position))(
+        identities
+    )
+
+
 class PackedSGD(AbstractParticleProcess):
     """A `MinibatchSGD` particle whose state is one flat vector [θ, optimizer-state leaves].
 
@@ -250,6 +301,11 @@ class PackedSGD(AbstractParticleProcess):
 
     @classmethod
     def from_sgd(cls, sgd: MinibatchSGD, position: jax.Array) -> "PackedSGD":
+        if sgd.initializer is not None:
+            raise ValueError(
+                "estimate_escape_time starts every replica at initial_position: use "
+                "MinibatchSGD without an initializer"
+            )
         if not sgd.replacement:
             raise ValueError(
                 "estimate_escape_time needs MinibatchSGD(replacement=True): splitting is "
