@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+# The CLI's experiment layer is internal (not exported): its config and Kramers experiment.
 import jaxescape._experiments.kramers as experiment
 from jaxescape._experiments.config import (
     ConfigError,

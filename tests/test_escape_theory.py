@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxescape._theory.quadrature import eyring_kramers_time, kramers_time, log_mfpt_quadrature
+from jaxescape import eyring_kramers_time, kramers_time, log_mfpt_quadrature
 from jaxescape.theories import (
     fit_stationary_exponent,
     laplace_escape_time,

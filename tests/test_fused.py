@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+# Internal machinery under test (not exported): the engine's fused coordinate loops.
 from jaxescape._fused import MAX_UNROLLED, coordinate_all, coordinate_sum, dot
 
 

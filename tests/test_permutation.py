@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+# Internal machinery under test (not exported): the counter-based permutation of MinibatchSGD.
 from jaxescape._sgd.permutation import permuted_index
 
 

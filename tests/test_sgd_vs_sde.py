@@ -14,11 +14,12 @@ import pytest
 
 import jaxescape as jxe
 import jaxescape.theories
+from jaxescape import MinibatchNoiseSDE, loss_dependent_noise, mfpt_quadrature, noisy_sgd
+
+# Internal machinery under test (not exported): the reproduction's helpers and the quadrature on
+# an interval, which the public `exact_mfpt_interval` wraps.
 from jaxescape._reproductions import sgd_vs_sde as _sgd_vs_sde
-from jaxescape._sgd.minibatch_noise import MinibatchNoiseSDE
-from jaxescape._sgd.optax_noise import loss_dependent_noise, noisy_sgd
 from jaxescape._theory.reference import interval_mfpt_quadrature
-from jaxescape._theory.quadrature import mfpt_quadrature
 
 
 DATA = jxe.gaussian_regression_data(jr.key(0), 20, 2)

@@ -16,7 +16,7 @@ import optax
 import pytest
 
 import jaxescape as jxe
-from jaxescape._splitting.estimator import estimate_escape_time
+from jaxescape import estimate_escape_time
 
 
 LEARNING_RATE, BATCH_SIZE = 0.1, 10

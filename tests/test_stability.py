@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from jaxescape._reproductions.registry import REPRODUCTIONS
-from jaxescape._sgd.stability import (
+from jaxescape import (
     batch_factor,
     mean_square_growth,
     non_uniformity,
     sharpness,
     stability_bounds,
 )
+from jaxescape.theories import REPRODUCTIONS
 
 
 def test_sharpness_and_non_uniformity_by_hessian_vector_products_match_dense_algebra():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxescape._statistics import (
+from jaxescape import (
     escape_time_histogram,
     exponential_rate_mle,
     exponentiality_test,

@@ -9,12 +9,13 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from jaxescape import Sweep, load_sweep
+
+# Internal machinery under test (not exported): the TOML schema, sweep builders and planner.
 from jaxescape._experiments.config import ConfigError, ExperimentConfig
 from jaxescape._experiments.sweep import (
     POINT_KEYS,
     TOP_KEYS,
-    Sweep,
-    load_sweep,
     make_sweep,
     splitting_sweep,
     sweep_to_toml,

@@ -11,10 +11,12 @@ import time
 
 import pytest
 
+from jaxescape import load_sweep, run_sweep
+
+# Internal machinery under test (not exported): the store and the runner's point files and status.
 import jaxescape._experiments.sweep_run as sweep_run
 from jaxescape._experiments.store import RunStore
-from jaxescape._experiments.sweep import load_sweep
-from jaxescape._experiments.sweep_run import point_file, run_sweep, sweep_status
+from jaxescape._experiments.sweep_run import point_file, sweep_status
 from jaxescape.cli import main
 
 

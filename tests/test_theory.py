@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from jaxescape._theory.quadrature import (
+from jaxescape import (
     eyring_kramers_time,
     kramers_rate,
     kramers_time,

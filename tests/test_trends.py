@@ -9,8 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from jaxescape._statistics import exponential_rate_mle, mean_escape_time
-from jaxescape._trends import ratio_to_theory, weighted_linear_fit
+from jaxescape import exponential_rate_mle, mean_escape_time, ratio_to_theory, weighted_linear_fit
 
 
 REPETITIONS = 2000

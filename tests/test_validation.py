@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-import jaxescape._engine.devices
+import jaxescape._engine.devices  # internal: the compiled kernel, patched to prove no compiled work
 
 
 @pytest.fixture(autouse=True)
