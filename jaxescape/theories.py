@@ -12,7 +12,7 @@
   exact `levy_chain_mean_exit_time` of its chain and the small-noise law `levy_escape_time`
   (Imkeller & Pavlyukevich 2006) with the Lévy-measure constant `stable_levy_constant`; the
   tail-index estimator `tail_index` (Mohammadi, Mohammadpour & Ogata 2015).
-- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde"}`, each
+- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy"}`, each
   `f(output_dir, size, seed, progress) -> dict`.
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
 
@@ -56,6 +56,7 @@ from ._reproductions import (
     fit_stationary_exponent as fit_stationary_exponent,
     linear_regression_problem as linear_regression_problem,
     measure_escape_time as measure_escape_time,
+    reproduce_levy as reproduce_levy,
     reproduce_meng as reproduce_meng,
     reproduce_mori as reproduce_mori,
     reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,

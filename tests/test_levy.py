@@ -177,3 +177,17 @@ def test_tail_index_estimator_on_stable_samples(alpha):
     assert estimates[0].block_size == 64 and estimates[0].num_blocks == 64
     with pytest.raises(ValueError, match="block_size"):
         tail_index(sets[0], block_size=1)
+
+
+def test_levy_reproduction_smoke(tmp_path):
+    """`reproduce levy` at smoke size writes its files; every point agrees with the exact chain
+    within 4 SE and every slope with the exact chain's within 4 of its SE; the α-stable slopes
+    in h are far below the Gaussian's (insensitive to the barrier height)."""
+    summary = jxe.theories.REPRODUCTIONS["levy"](tmp_path, size="smoke", seed=0, progress=False)
+    for filename in ("results.json", "results.md", "levy.png"):
+        assert (tmp_path / filename).stat().st_size > 0
+    assert summary["all_checks_passed"], [k for k, v in summary["checks"].items() if not v]
+    sweeps = summary["sweeps"]
+    gaussian = sweeps["alpha2_height"]["exact_slope"]
+    for alpha in ("1.2", "1.5"):
+        assert sweeps[f"alpha{alpha}_height"]["exact_slope"] < 0.2 * gaussian

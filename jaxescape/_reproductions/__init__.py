@@ -14,6 +14,7 @@ from .registry import (
     fit_stationary_exponent as fit_stationary_exponent,
     linear_regression_problem as linear_regression_problem,
     measure_escape_time as measure_escape_time,
+    reproduce_levy as reproduce_levy,
     reproduce_meng as reproduce_meng,
     reproduce_mori as reproduce_mori,
     reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,

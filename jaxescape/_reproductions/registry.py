@@ -4,8 +4,9 @@
 `results.json`, `results.md` and `NAME.png` into `output_dir`; it returns the summary dict.
 Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on a 2-core CPU),
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
-The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py` and `sgd_vs_sde.py`; the
-measurement they share (dt and 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
+The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py` and `levy.py`
+(α-stable noise, checked on the exact discretised chain); the measurement they share (dt and
+2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
 from .meng import reproduce_meng as reproduce_meng
@@ -39,7 +40,17 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
     return run(output_dir, size, seed, progress)
 
 
+def reproduce_levy(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Escape under α-stable (α = 1.2, 1.5, 1.8) and Gaussian noise against ε, width and height.
+
+    Runs `levy.reproduce_levy`, imported on first use.
+    """
+    from .levy import reproduce_levy as run
+
+    return run(output_dir, size, seed, progress)
+
+
 REPRODUCTIONS = {
     "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,
-    "sgd-vs-sde": reproduce_sgd_vs_sde,
+    "sgd-vs-sde": reproduce_sgd_vs_sde, "levy": reproduce_levy,
 }
