@@ -12,7 +12,15 @@ import math
 
 import pytest
 
+from helpers import assert_within_se
 from jaxescape.theories import REPRODUCTIONS
+
+# Fixed bias allowance of a simulated mean escape time, as a fraction of the exact quadrature,
+# not taken from the runs under test (whose 2dt-difference "bias" is noise: ±10 %). Measured with
+# seed 1 and 16× the smoke particles (1536 per point; 1024 for Mori's passage times), at the smoke
+# points and steps: over 33 points every |τ/τ_exact − 1| ≤ 4.6 % with SE 2.3–3.1 % (all within
+# 2 SE of no bias); pooled −1.1 ± 0.6 % (Xie), +0.5 ± 0.8 % (Meng), +0.2 ± 1.1 % (Mori).
+TIME_BIAS_ALLOWANCE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +51,15 @@ def test_smoke_reproduction(smoke_runs, name):
         fit, exact, predicted = sweep["fit"], sweep["exact_fit"], sweep["predicted_slope"]
         label = f"{name}/{sweep['name']}"
         assert math.isfinite(fit["slope"]) and fit["slope_se"] > 0, label
-        assert abs(fit["slope"] - exact["slope"]) <= 4 * fit["slope_se"], label
-        assert abs(fit["slope"] - predicted) <= (
-            4 * fit["slope_se"] + abs(exact["slope"] - predicted)), label
+        assert_within_se(fit["slope"], fit["slope_se"], exact["slope"], num_se=4, message=label)
+        # The paper's slope is asymptotic: allowed the gap the quadrature itself shows.
+        assert_within_se(fit["slope"], fit["slope_se"], predicted, num_se=4,
+                         bias=exact["slope"] - predicted, message=f"{label} against the paper")
         for point in sweep["points"]:
             assert point["censored"] == 0 and point["diverged"] == 0, label
-            assert point["agrees_with_exact"], (label, point["x"], point["deviation_in_se"])
+            assert_within_se(point["tau"], point["tau_se"], point["tau_exact"], num_se=4,
+                             bias=TIME_BIAS_ALLOWANCE * point["tau_exact"],
+                             message=f"{label} at x = {point['x']:.4g}")
 
 
 def test_mori_smoke_stationary_exponent(smoke_runs):
@@ -56,9 +67,11 @@ def test_mori_smoke_stationary_exponent(smoke_runs):
     rows = summary["stationary_exponent"]["rows"]
     assert {row["dimension"] for row in rows} == {1, 3}
     for row in rows:
-        # φ within 4 SE plus the measured dt bias plus 2% (anisotropic H for d > 1).
-        allowed = 4 * row["phi_se"] + abs(row["bias"]) + 0.02 * row["phi_predicted"]
-        assert abs(row["phi"] - row["phi_predicted"]) <= allowed, row
+        # φ within 4 SE plus a fixed 3 % of the prediction (the dt bias; anisotropic H for d > 1),
+        # measured with seed 1 and 16× the smoke particles (32000): φ/φ_predicted − 1 = −1.4 ± 0.7,
+        # −1.2 ± 0.8 (d = 1, B = 1, 2) and −0.3 ± 0.3 % (d = 3).
+        assert_within_se(row["phi"], row["phi_se"], row["phi_predicted"], num_se=4,
+                         bias=0.03 * row["phi_predicted"], message=f"φ, d = {row['dimension']}")
 
 
 def test_registry_and_size_validation(tmp_path):
