@@ -255,8 +255,9 @@ def _sweep(args: argparse.Namespace) -> int:
             return 0
         swept = sweep.swept()
         for plan in plan_points(sweep, shard):
+            exact = plan["exact_mfpt"]
             print(f"point {plan['index']}: {describe_point(plan['point'], swept)}; exact MFPT "
-                  f"{plan['exact_mfpt']:.5g}")
+                  + ("none (no quadrature for this point)" if exact is None else f"{exact:.5g}"))
         print(f"{sweep.method} sweep of {len(sweep.expand())} points into "
               f"{default_directory(sweep)} (dry run: nothing simulated)")
     except (ConfigError, CorruptedFileError) as error:

@@ -42,6 +42,13 @@ def stored_sweep(tmp_path_factory):
     sweep = Sweep(parameters={"particles": PARTICLES, "max_steps": 50_000}, points=points,
                   name="grid")
     directory = str(tmp_path_factory.mktemp("sweep") / "grid")
+    stdout = io.StringIO()
+    per_point = run_counting_compilations(sweep, directory, stdout)
+    return directory, per_point, stdout.getvalue()
+
+
+def run_counting_compilations(sweep, directory, stdout) -> list[list[str]]:
+    """Runs the sweep; returns the names of the functions compiled while each point ran."""
     events, per_point = CompileEvents(), []
     original = sweep_run._run_point
 
@@ -54,13 +61,12 @@ def stored_sweep(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setattr(sweep_run, "_run_point", counting)
     jax.monitoring.register_event_duration_secs_listener(events)
-    stdout = io.StringIO()
     try:
         sweep_run.run_sweep(sweep, directory, progress=False, stream=stdout)
     finally:
         jax.monitoring.unregister_event_duration_listener(events)
         patch.undo()
-    return directory, per_point, stdout.getvalue()
+    return per_point
 
 
 def test_points_sharing_shapes_share_one_compilation(stored_sweep):

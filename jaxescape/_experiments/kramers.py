@@ -125,34 +125,29 @@ def _finite_or_none(value):
     return value
 
 
-def analyse_level(
-    result, plan: dict, config: ExperimentConfig, barrier: float
-) -> tuple[dict, LevelData | None]:
-    """The level's entry of the summary and its figure data (None if every particle diverged)."""
+def escape_statistics(result) -> tuple[dict, list[str], object]:
+    """Counts, MFPT ± SE and the exponential fit of a run's escape times (diverged particles left
+    out); with censoring the MFPT is the censored exponential MLE and there is no
+    exponentiality test. Returns the statistics (mfpt None if every particle diverged), notes,
+    and the `RateEstimate` (None then)."""
     kept = ~result.diverged
     times, censored = result.escape_time[kept], result.censored[kept]
     num_censored, num_diverged = int(np.sum(censored)), int(np.sum(result.diverged))
-    level = {
-        "index": plan["index"],
-        "temperature": plan["temperature"],
-        "barrier_over_temperature": barrier / plan["temperature"],
+    statistics = {
         "num_particles": int(result.escape_step.size),
         "num_escaped": int(np.sum(result.escaped)),
         "num_censored": num_censored,
         "num_diverged": num_diverged,
-        "exact_mfpt": plan["exact_mfpt"],
-        "kramers_time": plan["kramers_time"],
-        "ratio_exact_to_kramers": plan["exact_mfpt"] / plan["kramers_time"],
     }
     notes = []
     if num_diverged:
         notes.append(f"{num_diverged} diverged particles are left out of every statistic")
     if times.size == 0:
         notes.append("every particle diverged: no statistics")
-        level.update(mfpt=None, mfpt_standard_error=None, mfpt_estimator=None, notes=notes)
-        return level, None
+        statistics.update(mfpt=None, mfpt_standard_error=None, mfpt_estimator=None)
+        return statistics, notes, None
     rate = exponential_rate_mle(times, censored, CONFIDENCE)
-    level["exponential_fit"] = {
+    statistics["exponential_fit"] = {
         "rate": rate.rate, "rate_lower": rate.lower, "rate_upper": rate.upper,
         "mean_time": rate.mean_time, "mean_time_lower": rate.mean_time_lower,
         "mean_time_upper": rate.mean_time_upper, "confidence": CONFIDENCE,
@@ -173,18 +168,47 @@ def analyse_level(
             f"{num_censored} particles censored at max_steps: the MFPT is the censored "
             "exponential MLE (assumes exponential escape); no exponentiality test"
         )
+    statistics.update(
+        mfpt=mfpt, mfpt_standard_error=standard_error, mfpt_estimator=estimator,
+        exponentiality_p_value=None if test is None else test.p_value,
+        exponentiality_statistic=None if test is None else test.statistic,
+    )
+    return statistics, notes, rate
+
+
+def analyse_level(
+    result, plan: dict, config: ExperimentConfig, barrier: float
+) -> tuple[dict, LevelData | None]:
+    """The level's entry of the summary and its figure data (None if every particle diverged)."""
+    statistics, notes, rate = escape_statistics(result)
+    level = {
+        "index": plan["index"],
+        "temperature": plan["temperature"],
+        "barrier_over_temperature": barrier / plan["temperature"],
+        **{key: statistics[key] for key in ("num_particles", "num_escaped", "num_censored",
+                                            "num_diverged")},
+        "exact_mfpt": plan["exact_mfpt"],
+        "kramers_time": plan["kramers_time"],
+        "ratio_exact_to_kramers": plan["exact_mfpt"] / plan["kramers_time"],
+    }
+    if rate is None:
+        level.update(mfpt=None, mfpt_standard_error=None, mfpt_estimator=None, notes=notes)
+        return level, None
+    level["exponential_fit"] = statistics["exponential_fit"]
+    mfpt, standard_error = statistics["mfpt"], statistics["mfpt_standard_error"]
     level.update(
         mfpt=mfpt,
         mfpt_standard_error=standard_error,
-        mfpt_estimator=estimator,
+        mfpt_estimator=statistics["mfpt_estimator"],
         ratio_simulated_to_exact=mfpt / plan["exact_mfpt"],
         deviation_in_standard_errors=(mfpt - plan["exact_mfpt"]) / standard_error,
-        exponentiality_p_value=None if test is None else test.p_value,
-        exponentiality_statistic=None if test is None else test.statistic,
+        exponentiality_p_value=statistics["exponentiality_p_value"],
+        exponentiality_statistic=statistics["exponentiality_statistic"],
         notes=notes,
     )
-    panel = LevelData(plan["temperature"], times, censored, config.max_steps * result.dt,
-                      rate.rate, plan["exact_mfpt"])
+    kept = ~result.diverged
+    panel = LevelData(plan["temperature"], result.escape_time[kept], result.censored[kept],
+                      config.max_steps * result.dt, rate.rate, plan["exact_mfpt"])
     return level, panel
 
 

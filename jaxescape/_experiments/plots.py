@@ -18,7 +18,7 @@ class LevelData(NamedTuple):
     censored: np.ndarray  # bool, same shape
     censoring_time: float  # max_steps · dt
     rate: float  # exponential MLE rate
-    exact_mfpt: float
+    exact_mfpt: float | None  # None: no exact reference (no line drawn)
     label: str = ""  # panel title and legend entry; default "T = <temperature>"
 
     @property
@@ -49,8 +49,9 @@ def _histogram_panel(axes, level: LevelData, color) -> None:
     escaped_fraction = -math.expm1(-level.rate * level.censoring_time)
     fitted = level.rate * np.exp(-level.rate * t) / escaped_fraction
     axes.plot(t, fitted, color="black", lw=1.2, label=f"exponential fit, mean {1 / level.rate:.4g}")
-    axes.axvline(level.exact_mfpt, color="C3", ls="--", lw=1.2,
-                 label=f"exact MFPT {level.exact_mfpt:.4g}")
+    if level.exact_mfpt is not None:
+        axes.axvline(level.exact_mfpt, color="C3", ls="--", lw=1.2,
+                     label=f"exact MFPT {level.exact_mfpt:.4g}")
     axes.set_yscale("log")
     positive = density[density > 0]
     if positive.size:
@@ -71,7 +72,8 @@ def _survival_panel(axes, levels: list[LevelData]) -> None:
         axes.step(times[alive], survival[alive], where="post", color=color,
                   label=level.title)
         t = np.linspace(0.0, times[-1] if times.size else 1.0, 200)
-        axes.plot(t, np.exp(-t / level.exact_mfpt), color=color, ls=":", lw=1.0)
+        if level.exact_mfpt is not None:
+            axes.plot(t, np.exp(-t / level.exact_mfpt), color=color, ls=":", lw=1.0)
     axes.set_yscale("log")
     axes.set_xlabel("time")
     axes.set_ylabel("fraction not yet escaped")

@@ -26,6 +26,7 @@ from .._trends import weighted_linear_fit
 
 REPORT_FILE = "report.md"
 MAX_HISTOGRAMS = 12
+MAX_TITLE = 60
 
 
 def _axis(parameter: str) -> tuple[str, callable]:
@@ -61,13 +62,14 @@ def fit_trends(records: list[dict], swept) -> list[dict]:
                 continue
             mfpt = np.array([record["summary"]["mfpt"] for record in group])
             error = np.array([record["summary"]["mfpt_standard_error"] for record in group])
-            exact = np.array([record["summary"]["exact_mfpt"] for record in group])
             fit = weighted_linear_fit(x, np.log(mfpt), error / mfpt)
-            theory_slope = np.polyfit(x, np.log(exact), 1, w=mfpt / error)[0]
+            log_exact, theory_slope = None, None
+            if all(record["summary"]["exact_mfpt"] is not None for record in group):
+                log_exact = np.log([record["summary"]["exact_mfpt"] for record in group])
+                theory_slope = float(np.polyfit(x, log_exact, 1, w=mfpt / error)[0])
             fits.append({"parameter": parameter, "axis": label, "series": dict(others),
                          "x": x, "log_mfpt": np.log(mfpt), "log_error": error / mfpt,
-                         "log_exact": np.log(exact), "fit": fit,
-                         "theory_slope": float(theory_slope)})
+                         "log_exact": log_exact, "fit": fit, "theory_slope": theory_slope})
     return fits
 
 
@@ -87,11 +89,14 @@ def _trend_figure(fits: list[dict], parameter: str) -> bytes:
         axes.errorbar(x, item["log_mfpt"][order], yerr=1.96 * item["log_error"][order],
                       fmt="o", color=color, ms=4, capsize=2,
                       label=f"simulated {name}".strip())
-        axes.plot(x, item["log_exact"][order], color=color, ls="--", lw=1.0,
-                  label="exact quadrature" if number == 0 else None)
+        if item["log_exact"] is not None:
+            axes.plot(x, item["log_exact"][order], color=color, ls="--", lw=1.0,
+                      label="exact quadrature" if number == 0 else None)
+        theory = ("" if item["theory_slope"] is None
+                  else f" (theory {item['theory_slope']:.4g})")
         axes.plot(x, fit.intercept + fit.slope * x, color=color, lw=1.0,
                   label=f"fit: slope {fit.slope:.4g} [{fit.slope_lower:.4g}, "
-                        f"{fit.slope_upper:.4g}] (theory {item['theory_slope']:.4g})")
+                        f"{fit.slope_upper:.4g}]{theory}")
     axes.set_xlabel(fits[0]["axis"])
     axes.set_ylabel("log mean escape time")
     axes.set_title(f"log τ against {parameter} (95% intervals)")
@@ -115,10 +120,14 @@ def _histogram_figure(store: RunStore, records: list[dict], swept) -> bytes | No
         times = arrays["escape_step"][kept] * float(arrays["dt"])
         censored = arrays["censored"][kept]
         point = record["point"]
+        temperature = point.get("temperature")
+        title = (describe_point(point, swept) if swept or temperature is None
+                 else f"T = {temperature:.4g}")
+        if len(title) > MAX_TITLE:  # points of different components: too much to list
+            title = f"point {record['index']}"
         panels.append(LevelData(
-            point["temperature"], times, censored, point["max_steps"] * float(arrays["dt"]),
-            exponential_rate_mle(times, censored).rate, record["summary"]["exact_mfpt"],
-            describe_point(point, swept) if swept else f"T = {point['temperature']:.4g}",
+            temperature, times, censored, point["max_steps"] * float(arrays["dt"]),
+            exponential_rate_mle(times, censored).rate, record["summary"]["exact_mfpt"], title,
         ))
     buffer = io.BytesIO()
     plot_escape_times(panels, buffer, "escape times (dotted: exp(−t / exact MFPT))")
@@ -172,7 +181,7 @@ def _markdown(sweep, records, fits, environment, figures, swept) -> str:
             series = describe_point(item["series"], item["series"]) if item["series"] else "all"
             lines.append(f"| log τ vs {item['axis']} | {series} | "
                          f"{fit.slope:.5g} [{fit.slope_lower:.5g}, {fit.slope_upper:.5g}] | "
-                         f"{item['theory_slope']:.5g} | {chi} |")
+                         f"{_number(item['theory_slope'])} | {chi} |")
     if figures:
         lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,14 @@ Point keys are the fields of `ExperimentConfig` (one `temperature` instead of `t
 plus, for splitting, `replicas` and `runs`. Everything is checked when the sweep is made, before
 anything is compiled: an unknown key names the closest valid one, and a wrong type or an
 out-of-range value names the field (`ConfigError`, a `ValueError`).
+
+A point can also be any run the library can do, declared by components (`components.py`):
+`landscape`, `dynamics` (default "langevin"), `model`, `data` and `optimizer` (real SGD),
+`criterion` (default "past-saddle") and `start` (default "minimum"), each a name or a table
+`{name = ..., option = ...}` flattened into the keys `component` and `component.option`, with
+`dt`, `max_steps`, `seed`, `crossing_correction`, `particles` (or `replicas`, `runs`). Such a
+sweep (one that names a component other than a Kramers landscape, or an option) is *general*:
+the Kramers keys (`temperature`, `barrier`, ...) are then options of the components.
 """
 
 import dataclasses
@@ -26,8 +34,10 @@ import os
 from collections.abc import Mapping
 
 from .. import _defaults
+from . import components
 from .config import (
     CHECKS,
+    LANDSCAPES,
     ConfigError,
     ExperimentConfig,
     check_integer,
@@ -58,26 +68,68 @@ _POINT_DEFAULTS = {**{key: _DEFAULTS[key] for key in POINT_KEYS if key in _DEFAU
                    "replicas": _defaults.NUM_REPLICAS, "runs": _defaults.NUM_RUNS}
 
 
+_GENERAL_SHARED = ("dt", "max_steps", "seed", "crossing_correction")
+_KRAMERS_ONLY = ("temperature", *_ONLY_FOR_LANDSCAPE)
+
+
+def _is_component_key(key) -> bool:
+    """A component (`dynamics`) or a component's option (`dynamics.learning_rate`)."""
+    return key in components.COMPONENTS or (
+        isinstance(key, str) and key.split(".", 1)[0] in components.COMPONENTS)
+
+
+def _flatten(values: Mapping, grid: bool = False) -> dict:
+    """Component tables `{name = ..., option = ...}` as keys `component`, `component.option`.
+
+    In a grid a component's table holds lists of options (`[grid.dynamics] learning_rate = [...]`).
+    """
+    flat = {}
+    for key, value in values.items():
+        if key in components.COMPONENTS and key != "start" and isinstance(value, Mapping) \
+                and (grid or key != "landscape" or "name" in value):
+            for option, item in value.items():
+                flat[key if option == "name" else f"{key}.{option}"] = item
+        else:
+            flat[key] = value
+    return flat
+
+
+def _check_value(key, value, source: str):
+    if _is_component_key(key) and not (key == "landscape" and value in LANDSCAPES):
+        if key == "landscape" and isinstance(value, str) and ":" not in value \
+                and value not in components.LANDSCAPES:
+            raise ConfigError(f"{source} must be one of "
+                              f"{', '.join(map(repr, (*LANDSCAPES, *components.LANDSCAPES)))} "
+                              f"or an import path 'package.module:function', got {value!r}")
+        value = components.check_value(source, value)
+        if key == "start" and not (isinstance(value, tuple) or value in ("minimum", "initial")):
+            raise ConfigError(f"{source} must be 'minimum', 'initial' or a list of "
+                              f"coordinates, got {value!r}")
+        if key in components.REGISTRIES or key == "optimizer":
+            components.resolve(key, value)
+        return value
+    check_keys([key], source.rsplit(".", 1)[0], POINT_KEYS)
+    return _POINT_CHECKS[key](source, value)
+
+
 def _check_values(values, source: str) -> dict:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{source} must be a table of parameter values, got {values!r}")
-    checked = {}
-    for key, value in values.items():
-        check_keys([key], source, POINT_KEYS)
-        checked[key] = _POINT_CHECKS[key](f"{source}.{key}", value)
-    return checked
+    return {key: _check_value(key, value, f"{source}.{key}")
+            for key, value in _flatten(values).items()}
 
 
 def _check_grid(grid, source: str) -> dict:
     if not isinstance(grid, Mapping):
         raise ConfigError(f"{source} must be a table of lists, got {grid!r}")
     checked = {}
-    for key, values in grid.items():
-        check_keys([key], source, POINT_KEYS)
+    for key, values in _flatten(grid, grid=True).items():
+        if not _is_component_key(key):
+            check_keys([key], source, POINT_KEYS)
         if isinstance(values, str | bytes) or not isinstance(values, list | tuple) or not values:
             raise ConfigError(f"{source}.{key} must be a non-empty list of values, got {values!r}")
         checked[key] = tuple(
-            _POINT_CHECKS[key](f"{source}.{key}[{index}]", value)
+            _check_value(key, value, f"{source}.{key}[{index}]")
             for index, value in enumerate(values)
         )
     return checked
@@ -125,11 +177,51 @@ class Sweep:
         size = len(self.points) or _product_size(self.grid)
         if size > MAX_POINTS:
             raise ConfigError(f"a sweep may hold at most {MAX_POINTS} points, got {size}")
+        if self.general:
+            self._check_general()
+            return
         if any("temperature" not in self._given(index) for index in range(len(self.points) or 1)):
             raise ConfigError("temperature is required: set it in [parameters], [grid] or every "
                               "[[points]] table")
         for index, point in enumerate(self.expand()):
             _check_point(point, self._given(index), index, self.method)
+
+    @property
+    def general(self) -> bool:
+        """Whether the points are declared by components (see the module docstring)."""
+        keys = {*self.parameters, *self.grid, *(key for point in self.points for key in point)}
+        values = [self.parameters.get("landscape"), *self.grid.get("landscape", ()),
+                  *(point.get("landscape") for point in self.points)]
+        return any(_is_component_key(key) and key != "landscape" for key in keys) or any(
+            value is not None and value not in LANDSCAPES for value in values)
+
+    def _check_general(self) -> None:
+        for index in range(len(self.points) or 1):
+            for key in self._given(index):
+                if key in _KRAMERS_ONLY:
+                    raise ConfigError(
+                        f"{key} belongs to the Kramers sweep (landscape 'double-well' or "
+                        "'styblinski-tang' with white noise); a sweep with components sets it "
+                        f"as an option, e.g. dynamics.temperature or landscape.barrier_height")
+                wanted = _ONLY_FOR_METHOD.get(key)
+                if wanted is not None and wanted != self.method:
+                    raise ConfigError(f"{key} applies to method {wanted!r} only, but the "
+                                      f"sweep's method is {self.method!r}")
+        for index, point in enumerate(self.expand()):
+            for component in components.COMPONENTS:
+                name = point.get(component)
+                if component == "start" or name is None or (component == "optimizer"
+                                                             and point["dynamics"] != "sgd"):
+                    continue
+                components.check_options(component, name, components.options_of(
+                    point, component), f"point {index}")
+            if point.get("landscape") is None and point.get("model") is None:
+                raise ConfigError(f"point {index}: landscape is required (or model and data "
+                                  "for dynamics 'sgd' and 'minibatch-noise')")
+            stray = [key for key in point if key.startswith("start.") and key != "start.guess"]
+            if stray:
+                raise ConfigError(f"point {index}: unknown key {stray[0]}; start takes only "
+                                  "start.guess (where BFGS looks for the minimum)")
 
     def _given(self, index: int) -> set:
         varying = self.points[index] if self.points else self.grid
@@ -143,10 +235,31 @@ class Sweep:
             keys = list(self.grid)
             varying = [dict(zip(keys, values))
                        for values in itertools.product(*(self.grid[key] for key in keys))]
+        if self.general:
+            return self._expand_general(varying)
         keys = _SHARED + tuple(_ONLY_FOR_LANDSCAPE)
         keys += ("particles",) if self.method == "direct" else ("replicas", "runs")
         return [{key: {**_POINT_DEFAULTS, **self.parameters, **point}[key] for key in keys}
                 for point in varying]
+
+    def _expand_general(self, varying: list[dict]) -> list[dict]:
+        """Points with the union of keys (None where a point lacks one): components first, in
+        the order of `components.COMPONENTS`, each followed by its options."""
+        defaults = {**{key: _POINT_DEFAULTS[key] for key in _GENERAL_SHARED},
+                    **components.DEFAULTS, "dt": None}
+        defaults.update({"particles": _POINT_DEFAULTS["particles"]} if self.method == "direct"
+                        else {key: _POINT_DEFAULTS[key] for key in ("replicas", "runs")})
+        points = [{**defaults, **self.parameters, **point} for point in varying]
+        given = dict.fromkeys(key for point in points for key in point)
+
+        def order(key):
+            head = key.split(".", 1)[0]
+            if head in components.COMPONENTS:
+                return (0, components.COMPONENTS.index(head), key != head)
+            return (1, list(defaults).index(key) if key in defaults else len(defaults), False)
+
+        keys = sorted(given, key=order)
+        return [{key: point.get(key) for key in keys} for point in points]
 
     def swept(self) -> tuple[str, ...]:
         """The keys whose value differs between points, in the order they were declared."""
@@ -203,17 +316,23 @@ def load_sweep(path, **overrides) -> Sweep:
     return make_sweep(values, f"sweep file {os.fspath(path)!r}", name=stem)
 
 
+def _toml_key(key: str) -> str:
+    """A bare TOML key, or a quoted one (`"dynamics.learning_rate"`: one key with a dot)."""
+    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() \
+        else toml_value(key)
+
+
 def sweep_to_toml(sweep: Sweep) -> str:
     """The sweep as canonical TOML (no output): equal sweeps give equal text."""
     lines = ["# jaxescape sweep (read back with jaxescape sweep FILE)",
              f"name = {toml_value(sweep.name)}", f"method = {toml_value(sweep.method)}"]
-    lines += ["", "[parameters]"] + [f"{key} = {toml_value(value)}"
+    lines += ["", "[parameters]"] + [f"{_toml_key(key)} = {toml_value(value)}"
                                      for key, value in sweep.parameters.items()]
     if sweep.grid:
-        lines += ["", "[grid]"] + [f"{key} = {toml_value(values)}"
+        lines += ["", "[grid]"] + [f"{_toml_key(key)} = {toml_value(values)}"
                                    for key, values in sweep.grid.items()]
     for point in sweep.points:
-        lines += ["", "[[points]]"] + [f"{key} = {toml_value(value)}"
+        lines += ["", "[[points]]"] + [f"{_toml_key(key)} = {toml_value(value)}"
                                        for key, value in point.items()]
     return "\n".join(lines) + "\n"
 

@@ -30,15 +30,18 @@ from tqdm.auto import tqdm
 
 from .config import ConfigError
 from .._criteria import past_saddle
+from .components import build_point, exact_reference
 from .kramers import (
     CENSORED_MLE,
     analyse_level,
+    escape_statistics,
     format_number,
     plan_levels,
     package_versions,
     build_landscape,
     landscape_geometry,
 )
+from .._dynamics.sde import AbstractDynamics
 from .._engine.driver import simulate
 from .._splitting import mean_escape_time_by_splitting
 from .store import (
@@ -57,6 +60,7 @@ from .._trends import ratio_to_theory
 
 
 CONFIDENCE = 0.95
+DEFAULT_DT = 0.01  # an SDE point's time step when the sweep gives none
 KEY = "jax.random.fold_in(jax.random.key(seed), index)"
 RESULT_COLUMNS = (
     "method", "num_particles", "num_escaped", "num_censored", "num_diverged", "mfpt",
@@ -75,6 +79,9 @@ def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
     for index, point in enumerate(sweep.expand()):
         if not in_shard(index, shard):
             continue
+        if sweep.general:
+            plans.append(_plan_general(index, point, swept))
+            continue
         config = point_config(point)
         landscape = build_landscape(config)
         geometry = landscape_geometry(landscape)
@@ -89,11 +96,59 @@ def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
     return plans
 
 
+def _plan_general(index: int, point: dict, swept) -> dict:
+    """A point declared by components: its objects and exact references (None where none)."""
+    try:
+        built = build_point(point)
+        exact, kramers = exact_reference(built, point)
+    except ConfigError as error:
+        raise ConfigError(f"point {index} ({describe_point(point, swept)}): {error}") from None
+    return {**built, "index": index, "point": point, "exact_mfpt": exact,
+            "kramers_time": kramers, "criteria": built["criterion"]}
+
+
+def _run_options(plan: dict) -> dict:
+    """dt and the crossing correction of a point (SGD has no path between its iterates)."""
+    point, dynamics = plan["point"], plan["dynamics"]
+    sde = isinstance(dynamics, AbstractDynamics)
+    dt = point["dt"] if point["dt"] is not None else (dynamics.default_dt or DEFAULT_DT)
+    return {"dt": dt, "crossing_correction": point["crossing_correction"] and sde}
+
+
 def _environment() -> dict:
     device = jax.devices()[0]
     return {"versions": package_versions(), "platform": jax.default_backend(),
             "device_kind": device.device_kind, "num_devices": jax.device_count(),
             "key_derivation": f"point index: {KEY}"}
+
+
+def _simulate_general(plan: dict, key, label) -> tuple[dict, dict, list]:
+    point = plan["point"]
+    result = simulate(plan["dynamics"], plan["criteria"], plan["start"], key,
+                      num_particles=point["particles"], max_steps=point["max_steps"],
+                      progress=label, **_run_options(plan))
+    statistics, notes, rate = escape_statistics(result)
+    row = {key: statistics.get(key) for key in (
+        "num_particles", "num_escaped", "num_censored", "num_diverged", "mfpt",
+        "mfpt_standard_error", "mfpt_estimator", "exponentiality_p_value")}
+    row["cost_particle_steps"] = int(np.sum(result.escape_step, dtype=np.int64))
+    if rate is not None:
+        row.update(_interval(rate, statistics, plan["exact_mfpt"]))
+    arrays = {"escape_step": result.escape_step, "censored": result.censored,
+              "diverged": result.diverged, "dt": np.float64(result.dt)}
+    return row, arrays, notes
+
+
+def _interval(rate, statistics: dict, exact) -> dict:
+    """The MFPT's 95% interval (the exponential fit's for censored runs, else mean ± 1.96 SE)
+    and, where an exact value exists, the ratio to it."""
+    mfpt, error = statistics["mfpt"], statistics["mfpt_standard_error"]
+    bounds = ({"lower": rate.mean_time_lower, "upper": rate.mean_time_upper}
+              if statistics["mfpt_estimator"] == CENSORED_MLE else {})
+    if exact is not None:
+        return _ratio_columns(mfpt, error, exact, **bounds)
+    ratio = ratio_to_theory(mfpt, error, mfpt, CONFIDENCE, **bounds)
+    return {"mfpt_lower": ratio.lower * mfpt, "mfpt_upper": ratio.upper * mfpt}
 
 
 def _simulate_direct(plan: dict, key, label) -> tuple[dict, dict, list]:
@@ -123,17 +178,24 @@ def _simulate_splitting(plan: dict, key) -> tuple[dict, dict, list]:
     point = plan["point"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if "criteria" in plan:  # a point declared by components
+            where = (plan["criteria"], plan["start"])
+            options = _run_options(plan)
+        else:
+            where = (past_saddle(plan["landscape"]), plan["landscape"].minimum())
+            options = {"dt": point["dt"], "crossing_correction": point["crossing_correction"]}
         estimate = mean_escape_time_by_splitting(
-            plan["dynamics"], past_saddle(plan["landscape"]), plan["landscape"].minimum(), key,
-            dt=point["dt"], num_replicas=point["replicas"], num_runs=point["runs"],
-            max_steps=point["max_steps"], confidence=CONFIDENCE,
-            crossing_correction=point["crossing_correction"],
+            plan["dynamics"], *where, key, num_replicas=point["replicas"],
+            num_runs=point["runs"], max_steps=point["max_steps"], confidence=CONFIDENCE,
+            **options,
         )
     row = {"mfpt": estimate.mean_escape_time, "mfpt_standard_error": estimate.standard_error,
            "mfpt_estimator": "adaptive multilevel splitting",
            "splitting_probability": estimate.probability, "cost_particle_steps": estimate.cost,
            "num_censored": estimate.num_censored}
-    if math.isfinite(estimate.mean_escape_time):
+    if math.isfinite(estimate.mean_escape_time) and plan["exact_mfpt"] is None:
+        row.update(mfpt_lower=estimate.lower, mfpt_upper=estimate.upper)
+    elif math.isfinite(estimate.mean_escape_time):
         row.update(_ratio_columns(estimate.mean_escape_time, estimate.standard_error,
                                   plan["exact_mfpt"], lower=estimate.lower,
                                   upper=estimate.upper))
@@ -318,7 +380,8 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
                 say(f"point {index + 1}/{total} ({describe_point(plan['point'], swept)}): "
                     f"MFPT {format_number(summary['mfpt'], '.5g')} ± "
                     f"{format_number(summary['mfpt_standard_error'], '.2g')}, exact "
-                    f"{plan['exact_mfpt']:.5g} ({record['timing']['wall_time_s']:.1f} s)"
+                    f"{format_number(plan['exact_mfpt'], '.5g')} "
+                    f"({record['timing']['wall_time_s']:.1f} s)"
                     + "".join(f"; {note}" for note in record["notes"])
                     + ("" if ours else "; stored meanwhile by another process, kept"))
     except KeyboardInterrupt:
@@ -343,7 +406,8 @@ def _run_point(plan, swept, num_points, store, progress, cache) -> tuple[dict, b
     key = jax.random.fold_in(jax.random.key(point["seed"]), index)
     if "particles" in point:
         label = f"point {index + 1}/{num_points}" if progress else False
-        summary, arrays, notes = _simulate_direct(plan, key, label)
+        simulate_point = _simulate_general if "criteria" in plan else _simulate_direct
+        summary, arrays, notes = simulate_point(plan, key, label)
         method = "direct"
     else:
         summary, arrays, notes = _simulate_splitting(plan, key)
