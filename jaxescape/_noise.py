@@ -170,3 +170,43 @@ def stable_from_uniforms(angle_uniform: jax.Array, exponential_uniform: jax.Arra
         + (1 - alpha) / alpha * (jnp.log(jnp.cos((1 - alpha) * v)) - jnp.log(w))
     )
     return jnp.where(u < 0.5, -1, 1).astype(dtype) * jnp.exp(log_magnitude)
+
+
+def positive_stable_from_uniforms(angle_uniform: jax.Array, exponential_uniform: jax.Array,
+                                  alpha) -> jax.Array:
+    r"""Positive α-stable variates A with $E\,e^{-\lambda A} = e^{-\lambda^\alpha}$, α ∈ (0, 1]
+    (Chambers, Mallows & Stuck 1976 with β = 1; Kanter 1975), from two uniforms in [0, 1).
+
+    With V uniform on (−π/2, π/2) and W standard exponential,
+
+    $$A = \frac{\sin(\alpha(V + \pi/2))}{(\cos V)^{1/\alpha}}
+          \left(\frac{\cos(V - \alpha(V + \pi/2))}{W}\right)^{(1 - \alpha)/\alpha},$$
+
+    `scipy.stats.levy_stable`(α, β = 1) with scale cos(πα/2)^{1/α}; α = 1 gives A = 1. Then
+    $\sqrt{A}\,G$, A of index α/2 and G ~ N(0, 2I), is the isotropic α-stable vector with
+    $E\,e^{iu\cdot X} = e^{-|u|^\alpha}$ (Samorodnitsky & Taqqu 1994, Prop. 2.5.2). Uniforms
+    are moved to cell midpoints and the product is formed in log space, as in
+    `stable_from_uniforms`.
+
+    **Arguments:** `angle_uniform`, `exponential_uniform`: uniforms in [0, 1) of one dtype;
+    `alpha` in (0, 1].
+
+    **Returns:** the variates (> 0), the uniforms' shape and dtype.
+    """
+    dtype = angle_uniform.dtype
+    half_cell = jnp.asarray(2.0 ** -(53 if jnp.dtype(dtype).itemsize == 8 else 24), dtype)
+    alpha = jnp.asarray(alpha, dtype)
+    pi = jnp.asarray(jnp.pi, dtype)
+    u = angle_uniform + half_cell  # V + π/2 = π·u
+    w = -jnp.log(exponential_uniform + half_cell)
+    # sin(x) as sin(π·min(x/π, 1 − x/π)), and cos(V − α(V + π/2)) = sin(π(1 − α)u): exact
+    # near x = π in floating point (α = 1 gives A = 1 for every u).
+    def sin_pi(fraction):
+        return jnp.sin(pi * jnp.minimum(fraction, 1 - fraction))
+
+    log_ratio = jnp.log(sin_pi((1 - alpha) * u)) - jnp.log(w)
+    log_value = (
+        jnp.log(sin_pi(alpha * u)) - jnp.log(sin_pi(u)) / alpha
+        + jnp.where(alpha < 1, (1 - alpha) / alpha * log_ratio, 0)  # α = 1: sin(0) = 0
+    )
+    return jnp.exp(log_value)

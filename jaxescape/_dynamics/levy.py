@@ -8,10 +8,13 @@ The step is
 $$X_{n+1} = X_n - \nabla L(X_n)\,\Delta t + \varepsilon\,\Delta t^{1/\alpha} Z_n
             + \sqrt{2T\Delta t}\,\xi_n,$$
 
-Z_n with independent SαS coordinates (`_noise.stable_from_uniforms`) and ξ_n standard normal:
-the Euler scheme for Lévy-driven SDEs (Protter & Talay 1997), whose increments are exact in law.
-Per coordinate, not isotropic: the Lévy measure lives on the axes, so in d > 1 the big jumps go
-along the coordinate axes (Şimşekli et al. 2019 use the same per-coordinate model).
+ξ_n standard normal: the Euler scheme for Lévy-driven SDEs (Protter & Talay 1997), whose
+increments are exact in law. Z_n has independent SαS coordinates (`_noise.stable_from_uniforms`;
+the Lévy measure lives on the axes, so in d > 1 the big jumps go along the coordinate axes, the
+model of Şimşekli et al. 2019), or with `isotropic=True` it is the rotation-invariant α-stable
+vector $Z = \sqrt{A}\,G$, $E\,e^{iu\cdot Z} = e^{-|u|^\alpha}$, with A positive (α/2)-stable
+(`_noise.positive_stable_from_uniforms`) and G ~ N(0, 2I) (Samorodnitsky & Taqqu 1994,
+Prop. 2.5.2): jumps in every direction. In 1-D both are the same law.
 
 Escape is tested on the iterates only. A jump can cross a boundary and land outside within one
 step, so there is no continuous path between the iterates to bridge, and the Brownian-bridge
@@ -52,6 +55,7 @@ class LevyLangevin(AbstractParticleProcess):
     - `alpha`: the stability index in (0, 2] (2: Gaussian, variance 2ε²Δt per step).
     - `epsilon`: the noise scale ε > 0.
     - `temperature`: the optional Gaussian part's T >= 0; None (default) draws no normals.
+    - `isotropic`: rotation-invariant noise instead of independent coordinates (static).
 
     Hyperparameters are arrays: sweeping them does not recompile.
     """
@@ -61,6 +65,7 @@ class LevyLangevin(AbstractParticleProcess):
     epsilon: jax.Array = eqx.field(converter=_array)
     temperature: jax.Array | None = eqx.field(default=None, converter=lambda t: t if t is None
                                               else _array(t))
+    isotropic: bool = eqx.field(static=True, default=False)
 
     def check_parameters(self) -> None:
         """α in (0, 2], ε > 0 and T >= 0, all finite (skipped for traced values)."""
@@ -86,10 +91,12 @@ class LevyLangevin(AbstractParticleProcess):
                                  f"{np.asarray(value)}")
 
     def _num_uniforms(self, dim: int) -> int:
-        return 2 * dim + (0 if self.temperature is None else dim)
+        jumps = 2 + dim if self.isotropic else 2 * dim
+        return jumps + (0 if self.temperature is None else dim)
 
     def num_streams(self, dim: int, dtype) -> int:
-        """Two uniforms per coordinate for the stable variates, one more for the normal."""
+        """Two uniforms per coordinate for the stable variates (isotropic: two for A and one
+        per coordinate for G), one more per coordinate for the Gaussian part."""
         return _noise.num_streams(self._num_uniforms(dim), dtype)
 
     def loss(self, y: jax.Array) -> jax.Array:
@@ -111,14 +118,20 @@ class LevyLangevin(AbstractParticleProcess):
         """The noise of one step from the particle's uniforms (shape (dim,))."""
         dtype = uniforms[0].dtype
         alpha = self.alpha.astype(dtype)
-        stable = jnp.stack([_noise.stable_from_uniforms(uniforms[2 * i], uniforms[2 * i + 1],
-                                                        alpha) for i in range(dim)])
+        if self.isotropic:
+            mixing = _noise.positive_stable_from_uniforms(uniforms[0], uniforms[1], alpha / 2)
+            gaussian = jnp.stack([_noise.normal_from_uniform(u) for u in uniforms[2:2 + dim]])
+            stable, used = jnp.sqrt(2 * mixing) * gaussian, 2 + dim
+        else:
+            stable = jnp.stack([_noise.stable_from_uniforms(uniforms[2 * i], uniforms[2 * i + 1],
+                                                            alpha) for i in range(dim)])
+            used = 2 * dim
         jump = self.epsilon.astype(dtype) * jnp.power(dt, 1 / alpha) * stable
         if self.temperature is None:
             return jump
         transform = (_noise.rademacher_from_uniform if noise == "rademacher"
                      else _noise.normal_from_uniform)
-        normals = jnp.stack([transform(u) for u in uniforms[2 * dim:3 * dim]])
+        normals = jnp.stack([transform(u) for u in uniforms[used:used + dim]])
         return jump + jnp.sqrt(2 * self.temperature.astype(dtype) * dt) * normals
 
     def step(self, state, keys, identity, step, dt, criteria, options=StepOptions(),
