@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
+from helpers import assert_within_se
 from jaxescape import estimate_escape_time
 
 
@@ -164,8 +165,14 @@ def test_two_dimensional_eyring_kramers():
         reflecting=-2 * float(landscape.saddle()[0]), absorbing=float(criterion.offset),
     )
     ratio = result.mean_escape_time / theory
+    # Eyring–Kramers is asymptotic: exact / theory = 1.020 at D/ΔL = 0.05 (1 + O(D/ΔL)).
+    assert 1 < exact / theory < 1 + temperature
+    # The estimate is unbiased for the Euler–Maruyama chain, whose own MFPT (Nyström solution of
+    # its bridge-killed kernel on 1500 and 3000 nodes) lies within 0.6 % of the exact one here
+    # (−0.49 % at ΔL/D = 5): a stated allowance of 1 %.
+    assert_within_se(result.mean_escape_time, result.standard_error, exact, num_se=4,
+                     bias=0.01 * exact, message=f"ratio to Eyring–Kramers {ratio:.3f}")
     assert result.lower <= exact <= result.upper, (result.mean_escape_time / exact, ratio)
-    assert 0.8 < ratio < 1.3, ratio
 
 
 def bad_call(**changes):
