@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
+from helpers import assert_within_se
 
 
 TEMPERATURE = 0.5
@@ -206,7 +207,8 @@ def test_rademacher_increments_are_signs_and_keep_the_mfpt_within_the_measured_b
     drift = float(dynamics.drift(0.0, start)[0]) * 0.02
     jump = np.abs(one_step.position[:, 0] - 0.3 - drift)
     np.testing.assert_allclose(jump, np.sqrt(2 * TEMPERATURE * 0.02), rtol=1e-4)
-    assert 0.4 < np.mean(one_step.position[:, 0] > 0.3 + drift) < 0.6
+    assert_within_se(np.mean(one_step.position[:, 0] > 0.3 + drift), math.sqrt(0.25 / 1000), 0.5,
+                     num_se=4, message="share of + signs")
     with pytest.warns(UserWarning, match="rademacher"):
         result = simulate_escapes(dynamics, criterion, landscape, 8, 100_000, 0.02,
                                   noise="rademacher")
