@@ -31,6 +31,9 @@ def numpy_coefficients(dynamics):
     """
     dtype = jnp.float64
 
+    # The float64 grid meets the parameters as stored (often float32): a deliberate mix, so it
+    # keeps standard promotion when the caller asks for strict.
+    @jax.numpy_dtype_promotion("standard")
     @jax.enable_x64(True)
     def evaluate(x):
         x = np.asarray(x, np.float64)
