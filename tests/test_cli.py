@@ -48,7 +48,7 @@ def test_smoke_run_exits_0_prints_table_and_writes_files(smoke_run):
     status, stdout, output = smoke_run
     assert status == 0
     for column in ("T", "ΔL/T", "MFPT sim ± SE", "exact", "Kramers", "sim/exact",
-                   "(sim−exact)/SE", "exp. p-value"):
+                   "(sim−exact)/SE", "exp. p-value", "MFPT extrap ± SE", "(extrap−exact)/SE"):
         assert column in stdout
     table = stdout[stdout.index("MFPT sim ± SE") - 40:].splitlines()
     assert any(line.split()[0] == "0.5" for line in table if line.strip())
@@ -90,6 +90,20 @@ def test_summary_is_consistent(smoke_run):
         assert fit["rate_lower"] < fit["rate"] < fit["rate_upper"]
         assert 0 <= level["exponentiality_p_value"] <= 1
         assert level["wall_time_s"] > 0
+        # Extrapolation (on by default): the 2dt run's stored steps give the stored numbers.
+        coarse_dt = float(arrays[f"level{index}_coarse_dt"])
+        assert coarse_dt == pytest.approx(2 * dt, rel=1e-6)
+        coarse = arrays[f"level{index}_coarse_escape_step"] * coarse_dt
+        coarse_error = np.std(coarse, ddof=1) / math.sqrt(coarse.size)
+        assert level["coarse_mfpt"] == pytest.approx(np.mean(coarse), rel=1e-12)
+        extrapolated = level["mfpt_extrapolated"]
+        extrapolated_error = level["mfpt_extrapolated_standard_error"]
+        assert extrapolated == pytest.approx(2 * mfpt - np.mean(coarse), rel=1e-9)
+        assert extrapolated_error == pytest.approx(math.sqrt(4 * error**2 + coarse_error**2))
+        assert level["discretisation_bias"] == pytest.approx(np.mean(coarse) - mfpt, abs=1e-9)
+        assert level["extrapolated_deviation_in_standard_errors"] == pytest.approx(
+            (extrapolated - exact) / extrapolated_error)
+        assert abs(extrapolated - exact) <= 5 * extrapolated_error
 
 
 def test_written_config_reads_back(smoke_run):
@@ -108,7 +122,7 @@ def test_written_config_reads_back(smoke_run):
         ExperimentConfig(
             landscape="styblinski-tang", sharpness=2.5, loss_scale=0.125,
             temperatures=(7.0, 1 / 3, 1e-5), particles=123, dt=1e-3, max_steps=77, seed=2**32 - 1,
-            crossing_correction=False, output='dir with "quotes" \\ and ünïcode', progress=False,
+            crossing_correction=False, extrapolate=False, output='dir with "quotes" \\ and ünïcode', progress=False,
         ),
     ],
 )
@@ -221,10 +235,11 @@ def test_command_line_overrides_config_file(tmp_path, captured_config):
         "particles = 100\ndt = 0.02\ntemperatures = [0.3]\nseed = 5\ncrossing_correction = true\n"
     )
     assert main(["run", "--config", str(path), "--particles", "1e4", "--temperatures",
-                 "0.9,0.8", "--no-crossing-correction", "--no-progress"]) == 0
+                 "0.9,0.8", "--no-crossing-correction", "--no-extrapolate", "--no-progress"]) == 0
     (config,) = captured_config
     assert config == ExperimentConfig(particles=10_000, dt=0.02, temperatures=(0.9, 0.8), seed=5,
-                                      crossing_correction=False, progress=False)
+                                      crossing_correction=False, extrapolate=False,
+                                      progress=False)
 
 
 def test_no_arguments_is_the_default_experiment(captured_config):

@@ -19,6 +19,8 @@ from jaxescape._experiments.kramers import (
     SAMPLE_MEAN,
     analyse_level,
     atomic_write,
+    escape_statistics,
+    extrapolation_statistics,
     plan_levels,
     build_landscape,
     format_table,
@@ -146,6 +148,32 @@ def test_analyse_censored_uses_the_exponential_mle():
     assert level["exponentiality_p_value"] is None
     assert "censored" in level["notes"][0]
     assert "*" in format_table([level])
+
+
+@pytest.mark.parametrize("max_steps", [10**7, 1000])  # uncensored; ~15% censored
+def test_extrapolation_removes_a_linear_bias(max_steps):
+    # Exponential times whose means carry a bias linear in dt, 10(1 + 2 dt) at dt and 2dt: the
+    # extrapolated MFPT agrees with the unbiased 10 and the estimated bias with 10·2·dt.
+    dt, exact = 0.02, 10.0
+    fine = _synthetic_result(exact * (1 + 2 * dt), dt, 40_000, max_steps, seed=1)
+    coarse = _synthetic_result(exact * (1 + 4 * dt), 2 * dt, 40_000, max_steps // 2, seed=2)
+    statistics, coarse_statistics = escape_statistics(fine)[0], escape_statistics(coarse)[0]
+    columns = extrapolation_statistics(statistics, coarse_statistics, exact)
+    assert columns["mfpt_extrapolated"] == pytest.approx(
+        2 * statistics["mfpt"] - coarse_statistics["mfpt"], rel=1e-12)
+    assert columns["mfpt_extrapolated_standard_error"] == pytest.approx(math.sqrt(
+        4 * statistics["mfpt_standard_error"]**2 + coarse_statistics["mfpt_standard_error"]**2))
+    assert_within_se(columns["mfpt_extrapolated"], columns["mfpt_extrapolated_standard_error"],
+                     exact, num_se=4)
+    assert_within_se(columns["discretisation_bias"],
+                     columns["discretisation_bias_standard_error"], exact * 2 * dt, num_se=4)
+    # The dt run alone is off by 0.4 (~7 SE uncensored); the extrapolation is not.
+    assert abs(statistics["mfpt"] - exact) > 4 * statistics["mfpt_standard_error"]
+    level = {"temperature": 0.5, "barrier_over_temperature": 2.0, "exact_mfpt": exact,
+             "kramers_time": 9.0, **statistics, **columns}
+    header = format_table([level]).splitlines()[0]
+    assert "MFPT extrap ± SE" in header and "(extrap−exact)/SE" in header
+    assert extrapolation_statistics(statistics, {"mfpt": None})["mfpt_extrapolated"] is None
 
 
 def test_format_table_is_aligned():

@@ -21,6 +21,7 @@ import platform
 import sys
 import tempfile
 import time
+import warnings
 
 import equinox as eqx
 import jax
@@ -35,6 +36,7 @@ from .._landscapes import AbstractLandscape, StyblinskiTang, TiltedDoubleWell
 from .plots import LevelData, plot_escape_times
 from .._theory.reference import exact_mfpt
 from .._engine.driver import simulate
+from .._engine.extrapolation import simulate_extrapolated
 from .._statistics import exponential_rate_mle, exponentiality_test, mean_escape_time
 from .._theory.quadrature import kramers_time
 
@@ -212,6 +214,50 @@ def analyse_level(
     return level, panel
 
 
+def extrapolation_statistics(statistics: dict, coarse_statistics: dict, exact=None) -> dict:
+    r"""Richardson's extrapolation to dt → 0 of the MFPTs of a dt run and a 2dt run.
+
+    $\hat\tau_0 = 2\tau(dt) - \tau(2dt)$ with standard error $\sqrt{4SE_1^2 + SE_2^2}$ (Talay &
+    Tubaro 1990; the bias is linear in dt with the crossing correction, tests/MEASURED_BIAS.md),
+    and the dt run's estimated bias $\tau(dt) - \hat\tau_0 = \tau(2dt) - \tau(dt)$ with
+    standard error $\sqrt{SE_1^2 + SE_2^2}$. Each τ is that run's MFPT as `escape_statistics`
+    gives it (the sample mean, or the censored exponential MLE when particles are censored).
+    All four values are None when either run has no MFPT; with `exact`, the deviation of the
+    extrapolated value from it in its standard errors.
+    """
+    fine, fine_error = statistics.get("mfpt"), statistics.get("mfpt_standard_error")
+    coarse, coarse_error = coarse_statistics.get("mfpt"), coarse_statistics.get(
+        "mfpt_standard_error")
+    columns = dict.fromkeys(("mfpt_extrapolated", "mfpt_extrapolated_standard_error",
+                             "discretisation_bias", "discretisation_bias_standard_error"))
+    if fine is None or coarse is None:
+        return columns
+    error = math.sqrt(4 * fine_error**2 + coarse_error**2)
+    columns.update(mfpt_extrapolated=2 * fine - coarse, mfpt_extrapolated_standard_error=error,
+                   discretisation_bias=coarse - fine,
+                   discretisation_bias_standard_error=math.hypot(fine_error, coarse_error))
+    if exact is not None:
+        columns["extrapolated_deviation_in_standard_errors"] = (
+            (2 * fine - coarse - exact) / error if error > 0 else math.nan)
+    return columns
+
+
+def simulate_level(dynamics, criterion, start, key, *, num_particles: int, dt: float,
+                   max_steps: int, crossing_correction: bool, extrapolate: bool, progress):
+    """The dt run of a level (`simulate` with `key`) and, with `extrapolate`, the 2dt run of
+    `simulate_extrapolated` (key `fold_in(key, 1)`, max_steps // 2) or None. Its warning about
+    the dt run's bias is not repeated: the columns show the bias."""
+    options = dict(num_particles=num_particles, dt=dt, max_steps=max_steps,
+                   crossing_correction=crossing_correction, progress=progress)
+    if not extrapolate:
+        return simulate(dynamics, criterion, start, key, **options), None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "the dt = .* estimated discretisation bias",
+                                UserWarning)
+        extrapolated = simulate_extrapolated(dynamics, criterion, start, key, **options)
+    return extrapolated.result, extrapolated.coarse_result
+
+
 def format_number(value, spec: str) -> str:
     return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
 
@@ -226,8 +272,10 @@ def _format_p_value(p_value) -> str:
 
 def format_table(levels: list[dict]) -> str:
     """The plain-text results table, columns right-aligned."""
+    extrapolated = any(level.get("mfpt_extrapolated") is not None for level in levels)
     header = ("T", "ΔL/T", "MFPT sim ± SE", "exact", "Kramers", "sim/exact", "(sim−exact)/SE",
-              "exp. p-value")
+              "exp. p-value") + (("MFPT extrap ± SE", "(extrap−exact)/SE") if extrapolated
+                                 else ())
     rows = []
     for level in levels:
         mark = "*" if level["mfpt_estimator"] == CENSORED_MLE else ""
@@ -246,13 +294,18 @@ def format_table(levels: list[dict]) -> str:
             format_number(level.get("ratio_simulated_to_exact"), ".4f"),
             format_number(level.get("deviation_in_standard_errors"), "+.2f"),
             _format_p_value(level.get("exponentiality_p_value")),
-        ))
+        ) + ((f"{format_number(level.get('mfpt_extrapolated'), time_spec)} ± "
+              f"{format_number(level.get('mfpt_extrapolated_standard_error'), error_spec)}",
+              format_number(level.get("extrapolated_deviation_in_standard_errors"), "+.2f"))
+             if extrapolated else ()))
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths))
              for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
     if any(level["mfpt_estimator"] == CENSORED_MLE for level in levels):
         lines.append("* censored particles: MFPT from the censored exponential MLE")
+    if extrapolated:
+        lines.append("extrap = 2·MFPT(dt) − MFPT(2·dt), Richardson's extrapolation to dt → 0")
     return "\n".join(lines)
 
 
@@ -359,14 +412,23 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
         index, temperature = plan["index"], plan["temperature"]
         level_start = time.perf_counter()
         key = jax.random.fold_in(jax.random.key(config.seed), index)
-        result = simulate(
+        result, coarse = simulate_level(
             plan["dynamics"], criterion, start, key,
             num_particles=config.particles, dt=config.dt, max_steps=config.max_steps,
-            crossing_correction=config.crossing_correction,
+            crossing_correction=config.crossing_correction, extrapolate=config.extrapolate,
             progress=f"T={temperature:.3g}" if config.progress else False,
         )
         simulated = time.perf_counter()
         level, panel = analyse_level(result, plan, config, geometry["barrier"])
+        if coarse is not None:
+            coarse_statistics, _, _ = escape_statistics(coarse)
+            level.update(extrapolation_statistics(level, coarse_statistics, plan["exact_mfpt"]))
+            level["coarse_mfpt"] = coarse_statistics["mfpt"]
+            level["coarse_mfpt_standard_error"] = coarse_statistics["mfpt_standard_error"]
+            arrays[f"level{index}_coarse_escape_step"] = coarse.escape_step
+            arrays[f"level{index}_coarse_censored"] = coarse.censored
+            arrays[f"level{index}_coarse_diverged"] = coarse.diverged
+            arrays[f"level{index}_coarse_dt"] = np.float64(coarse.dt)
         level["wall_time_s"] = simulated - level_start
         level["analysis_time_s"] = time.perf_counter() - simulated
         summary["levels"].append(level)
