@@ -27,7 +27,8 @@ def test_digits_split_standardised_with_training_statistics():
     assert np.all(train[:, constant] == 0) and 0 < constant.sum() < 64
     # Undoing the training standardisation gives back digits' integer pixels, test set included.
     for part in (data.train, data.test):
-        pixels = np.asarray(part.inputs, np.float64) * np.asarray(data.scale) + np.asarray(data.mean)
+        pixels = (np.asarray(part.inputs, np.float64) * np.asarray(data.scale)
+                  + np.asarray(data.mean))
         np.testing.assert_allclose(pixels, np.round(pixels), atol=1e-4)
         rows = {tuple(row) for row in np.round(pixels).astype(int)}
         assert rows <= {tuple(row) for row in raw_inputs.astype(int)}

@@ -111,6 +111,26 @@ def test_accuracy_criterion_stops_particles_that_forget():
         assert np.all(~result.censored) if escaped else np.all(result.censored)
 
 
+def test_random_initialisation_of_each_particle():
+    """`random_initializer(make)`: particle i starts at the parameters of make(key_i), eqx's
+    default initialisation (weights uniform on ±1/√fan_in: variance 1/(3·13) in the first layer),
+    one start per particle (that they are `particle_start`'s: tests/test_random_start.py)."""
+    model = jxe.NetworkModel(NETWORK, loss="cross_entropy")
+    initializer = model.random_initializer(lambda key: eqx.nn.MLP(13, 3, 8, 1, key=key))
+    sgd = jxe.MinibatchSGD(model, WINE.train, batch_size=16, learning_rate=1e-30,
+                           initializer=initializer)
+    result = jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jax.random.key(6),
+                          num_particles=200, max_steps=1)
+    starts = result.position  # η = 1e-30 moves no float32 parameter: the ends are the starts
+    weights = np.asarray(jax.vmap(lambda theta: model.unflatten(theta).layers[0].weight)(starts))
+    assert np.abs(weights).max() <= 1 / np.sqrt(13)
+    variance, count = weights.var(), weights.size  # uniform on ±a: Var(s²) = (4/45) a⁴ / count
+    assert abs(variance - 1 / 39) < 4 * np.sqrt(4 / 45 / count) / 13
+    assert len(np.unique(weights[:, 0, 0])) == 200
+    with pytest.raises(ValueError, match="parameter shapes"):
+        model.random_initializer(lambda key: eqx.nn.MLP(13, 3, 9, 1, key=key))
+
+
 def test_bad_input_is_named_before_compiling():
     with pytest.raises(ValueError, match="loss must be one of"):
         jxe.NetworkModel(NETWORK, loss="hinge")

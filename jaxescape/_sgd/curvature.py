@@ -11,8 +11,9 @@ forward-over-reverse (`jax.jvp` of `jax.grad`).
 - `network_non_uniformity`: Wu, Ma & E's $s = \lambda_{\max}(\Sigma)^{1/2}$,
   $\Sigma = \frac1n\sum_\mu H_\mu^2 - H^2$ (docs/THEORY.md §5.2, the definition `non_uniformity`
   uses for flat models), by Lanczos on $\Sigma$.
-- `gradient_noise_trace`: Mori et al.'s $\mathcal N = \frac1n\sum_\mu|\nabla\ell_\mu|^2 - |\nabla L|^2$
-  and ${\rm Tr}\,\Sigma_B = \frac{n-B}{B(n-1)}\mathcal N$ (their eq. 24; docs/THEORY.md §3.5).
+- `gradient_noise_trace`: Mori et al.'s
+  $\mathcal N = \frac1n\sum_\mu|\nabla\ell_\mu|^2 - |\nabla L|^2$ and
+  ${\rm Tr}\,\Sigma_B = \frac{n-B}{B(n-1)}\mathcal N$ (their eq. 24; docs/THEORY.md §3.5).
 """
 
 from collections.abc import Callable
@@ -141,7 +142,8 @@ def hessian_trace(loss: Callable, parameters, key: jax.Array, *,
     `num_probes` ≥ 2 Rademacher vectors z (Hutchinson 1989), whose variance per probe is
     $2(\|H\|_F^2 - \sum_i H_{ii}^2)$; one Hessian-vector product per probe (vmapped)."""
     if num_probes < 2:
-        raise ValueError(f"num_probes must be at least 2 (for the standard error), got {num_probes}")
+        raise ValueError(
+            f"num_probes must be at least 2 (for the standard error), got {num_probes}")
     theta, flat_loss, _ = _flat(loss, parameters)
     probes = jr.rademacher(key, (num_probes, theta.shape[0]), theta.dtype)
     forms = jax.vmap(lambda z: jnp.dot(z, _hvp(flat_loss, theta, z)))(probes)
@@ -198,12 +200,12 @@ def gradient_noise_trace(per_sample_loss: Callable, parameters, data: Dataset, *
                          chunk_size: int = 256) -> jax.Array:
     r"""The trace of SGD's gradient-noise covariance at θ (Mori et al. eq. 24).
 
-    $\mathcal N = \frac1n\sum_\mu|\nabla\ell_\mu - \nabla L|^2$ $(= \frac1n\sum_\mu|\nabla\ell_\mu|^2
-    - |\nabla L|^2)$, the trace of the per-sample gradient covariance; with `batch_size` B,
-    ${\rm Tr}\,\Sigma = p\,\mathcal N$ with $p = \frac{n-B}{B(n-1)}$ (without replacement, their
-    eq. 24) or $1/B$ (with). Mori et al. find $\mathcal N \propto L$ late in training
-    (docs/THEORY.md §3.5). Per-sample gradients are taken `chunk_size` samples at a time
-    (`lax.map`), so memory is chunk_size · P.
+    $\mathcal N = \frac1n\sum_\mu|\nabla\ell_\mu - \nabla L|^2$
+    $(= \frac1n\sum_\mu|\nabla\ell_\mu|^2 - |\nabla L|^2)$, the trace of the per-sample
+    gradient covariance; with `batch_size` B, ${\rm Tr}\,\Sigma = p\,\mathcal N$ with
+    $p = \frac{n-B}{B(n-1)}$ (without replacement, their eq. 24) or $1/B$ (with). Mori et al.
+    find $\mathcal N \propto L$ late in training (docs/THEORY.md §3.5). Per-sample gradients
+    are taken `chunk_size` samples at a time (`lax.map`), so memory is chunk_size · P.
 
     **Returns:** 𝒩 (no `batch_size`) or Tr Σ, a scalar.
     """

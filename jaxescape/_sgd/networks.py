@@ -82,6 +82,34 @@ class NetworkModel(AbstractModel):
     def num_parameters(self) -> int:
         return self.initial_parameters.shape[0]
 
+    def random_initializer(self, make: Callable) -> Callable:
+        """A `MinibatchSGD(initializer=...)` that trains from scratch: particle i starts at the
+        parameters of `make(key_i)`, raveled; `make(key)` returns a network like this one (an
+        `eqx.Module`, e.g. `lambda key: eqx.nn.MLP(64, 10, 32, 1, key=key)` with its default
+        initialisation) or the parameter pytree. Call it once per model and reuse the result
+        (a new function recompiles)."""
+        def parameters_of(key):
+            made = make(key)
+            return made if self.structure is None else eqx.partition(made,
+                                                                     eqx.is_inexact_array)[0]
+
+        expected = [leaf.shape for leaf in jax.tree.leaves(self.unravel(self.initial_parameters))]
+        made = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(parameters_of,
+                                                                      jax.random.key(0)))]
+        if made != expected:
+            raise ValueError(
+                f"make(key) must give a network with this model's parameter shapes {expected}, "
+                f"got {made}"
+            )
+
+        # Jitted once: the pool's refills and `particle_start` reuse one trace of `make`.
+        flat_start = jax.jit(lambda key: ravel_pytree(parameters_of(key))[0])
+
+        def start(key, position):
+            return flat_start(key).astype(position.dtype)
+
+        return start
+
     def unflatten(self, parameters: jax.Array):
         """The network (an `eqx.Module`) or the parameter pytree at the flat θ."""
         tree = self.unravel(parameters)
