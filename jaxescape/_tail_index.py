@@ -64,3 +64,30 @@ def tail_index(samples, block_size: int | None = None) -> TailIndexEstimate:
     inverse_se = float(terms.std(ddof=1) / math.sqrt(num_blocks))
     return TailIndexEstimate(1 / inverse, inverse_se / inverse**2, inverse, inverse_se,
                              int(block_size), int(num_blocks))
+
+
+def hill_tail_index(samples, num_largest: int) -> TailIndexEstimate:
+    r"""Hill's (1975) estimator of the tail index from the k = `num_largest` largest |X|:
+    $1/\hat\alpha = \frac1k\sum_{i=1}^{k}\log(|X|_{(i)}/|X|_{(k+1)})$, standard error
+    $\hat\alpha/\sqrt k$. Unlike the block-sum estimator it needs no stable law: it estimates
+    the index of any power-law tail $P(|X| > x) \sim C x^{-\alpha}$ (also α > 2), with a
+    second-order bias when k is a large share of the samples.
+
+    **Arguments:** `samples` (any shape, finite); `num_largest`: k, between 2 and the number
+    of nonzero samples − 1.
+
+    **Returns:** a `TailIndexEstimate` (block_size 1, num_blocks k).
+    """
+    magnitudes = np.abs(np.asarray(samples, np.float64).reshape(-1))
+    if not np.all(np.isfinite(magnitudes)):
+        raise ValueError("samples must be finite")
+    magnitudes = magnitudes[magnitudes > 0]
+    if not 2 <= num_largest < magnitudes.size:
+        raise ValueError(f"num_largest must lie between 2 and {magnitudes.size - 1} (the nonzero "
+                         f"samples less one), got {num_largest}")
+    top = -np.partition(-magnitudes, num_largest)[: num_largest + 1]
+    top.sort()
+    inverse = float(np.mean(np.log(top[1:] / top[0])))
+    alpha = 1 / inverse
+    return TailIndexEstimate(alpha, alpha / math.sqrt(num_largest), inverse,
+                             inverse / math.sqrt(num_largest), 1, int(num_largest))

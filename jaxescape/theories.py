@@ -11,7 +11,8 @@
 - Heavy-tailed noise: `LevyLangevin` (gradient descent driven by α-stable Lévy noise), the
   exact `levy_chain_mean_exit_time` of its chain and the small-noise law `levy_escape_time`
   (Imkeller & Pavlyukevich 2006) with the Lévy-measure constant `stable_levy_constant`; the
-  tail-index estimator `tail_index` (Mohammadi, Mohammadpour & Ogata 2015).
+  tail-index estimators `tail_index` (Mohammadi, Mohammadpour & Ogata 2015) and `hill_tail_index`
+  (Hill 1975), and the exact index of 1-D SGD's stationary law `kesten_tail_index`.
 - Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy"}`, each
   `f(output_dir, size, seed, progress) -> dict`.
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
@@ -21,6 +22,7 @@ See docs/THEORIES.md for the formulas' sources, regimes and the measured results
 
 from ._theory import (
     laplace_escape_time as laplace_escape_time,
+    kesten_tail_index as kesten_tail_index,
     laplace_exponent as laplace_exponent,
     laplace_log_escape_time as laplace_log_escape_time,
     levy_chain_mean_exit_time as levy_chain_mean_exit_time,
@@ -50,7 +52,11 @@ from ._dynamics import (
     XieSGDNoise as XieSGDNoise,
     matched_white_noise as matched_white_noise,
 )
-from ._tail_index import TailIndexEstimate as TailIndexEstimate, tail_index as tail_index
+from ._tail_index import (
+    TailIndexEstimate as TailIndexEstimate,
+    hill_tail_index as hill_tail_index,
+    tail_index as tail_index,
+)
 from ._reproductions import (
     REPRODUCTIONS as REPRODUCTIONS,
     fit_stationary_exponent as fit_stationary_exponent,

@@ -28,6 +28,7 @@ from .closed_forms import (
     xie_white_noise_escape_time as xie_white_noise_escape_time,
 )
 from .levy import (
+    kesten_tail_index as kesten_tail_index,
     levy_chain_mean_exit_time as levy_chain_mean_exit_time,
     levy_escape_time as levy_escape_time,
     stable_levy_constant as stable_levy_constant,
