@@ -1,5 +1,7 @@
 """Every file, section and module that the code and the docs cite exists in the repository.
 
+Also: docstrings use Markdown sections (**Arguments:**), not Google-style ones (`Args:`).
+
 Scanned: the package's modules, docs/, benchmarks/*.md, tests/, README.md and the notebooks'
 cells. A citation is
 - a path under one of the repository's top-level folders (`docs/THEORY.md`, `tests/x.py::name`,
@@ -12,6 +14,7 @@ cells. A citation is
 - a dotted name `jaxescape.a.b` or `jxe.name` in backquotes, which must import.
 """
 
+import ast
 import importlib
 import json
 import pathlib
@@ -21,6 +24,7 @@ import pytest
 
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "jaxescape"
 TOP_LEVEL = {path.name for path in ROOT.iterdir() if not path.name.startswith(".git")}
 
 PATH = re.compile(r"(?<![\w./*-])((?:\.\./)*(?:[\w.*-]+/)*[\w*-][\w.*-]*\.(?:py|md|ipynb|toml))(?![\w/])")
@@ -162,3 +166,20 @@ def test_section_citations_are_parsed(text, expected):
     match = SECTION.search(text)
     assert re.findall(r"\d+(?:\.\d+)*", match.group(2)) == expected
 
+
+
+GOOGLE_SECTION = re.compile(
+    r"^\s*(Args|Arguments|Parameters|Returns|Raises|Attributes|Yields|Examples?):\s*$", re.M)
+
+
+def test_docstrings_use_markdown_sections():
+    # One style, as equinox and diffrax write it: **Arguments:**, **Returns:**, **Raises:**.
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                match = GOOGLE_SECTION.search(ast.get_docstring(node) or "")
+                if match:
+                    name = getattr(node, "name", "module docstring")
+                    wrong.append(f"{path.relative_to(ROOT)}: {name}: {match.group(1)}:")
+    assert not wrong, "Google-style sections (use **Arguments:** etc.):\n" + "\n".join(wrong)

@@ -39,29 +39,30 @@ class ConfigError(ValueError):
 class ExperimentConfig:
     """The Kramers-validation experiment: overdamped Langevin escape from a 1-D minimum.
 
-    Attributes:
-        landscape: "double-well" (`TiltedDoubleWell`) or "styblinski-tang" (1-D
-            `StyblinskiTang`).
-        barrier: ΔL of the double well (> 0).
-        curvature: L'' at the double well's minimum (> 0).
-        asymmetry: the double well's r (> 1; 2 is symmetric).
-        sharpness: Styblinski–Tang's k (> 0).
-        loss_scale: factor multiplying the Styblinski–Tang loss (> 0); its barrier is
-            25.2 · loss_scale, so choose temperatures accordingly.
-        temperatures: one simulation per temperature T (each > 0); the default gives
-            ΔL/T = 2, 2.5, 3, 3.5 for the default double well.
-        particles: particles per temperature (>= 1).
-        dt: Euler–Maruyama time step (> 0).
-        max_steps: steps after which a particle still inside is censored.
-        seed: key of level i is `fold_in(key(seed), i)`.
-        crossing_correction: Brownian-bridge crossing correction in `simulate`.
-        extrapolate: also run every level at 2·dt (key `fold_in(key, 1)`) and report
-            Richardson's extrapolation 2τ(dt) − τ(2dt) to dt → 0 with its standard error and
-            the dt run's estimated bias τ(2dt) − τ(dt) (`simulate_extrapolated`; cost ≈ 1.5×).
-            The dt run is the same with or without it.
-        output: the run directory; None means runs/kramers-YYYYmmdd-HHMMSS under the current
-            directory.
-        progress: show progress bars.
+    **Arguments:**
+
+    - `landscape`: "double-well" (`TiltedDoubleWell`) or "styblinski-tang" (1-D
+      `StyblinskiTang`).
+    - `barrier`: ΔL of the double well (> 0).
+    - `curvature`: L'' at the double well's minimum (> 0).
+    - `asymmetry`: the double well's r (> 1; 2 is symmetric).
+    - `sharpness`: Styblinski–Tang's k (> 0).
+    - `loss_scale`: factor multiplying the Styblinski–Tang loss (> 0); its barrier is
+      25.2 · loss_scale, so choose temperatures accordingly.
+    - `temperatures`: one simulation per temperature T (each > 0); the default gives
+      ΔL/T = 2, 2.5, 3, 3.5 for the default double well.
+    - `particles`: particles per temperature (>= 1).
+    - `dt`: Euler–Maruyama time step (> 0).
+    - `max_steps`: steps after which a particle still inside is censored.
+    - `seed`: key of level i is `fold_in(key(seed), i)`.
+    - `crossing_correction`: Brownian-bridge crossing correction in `simulate`.
+    - `extrapolate`: also run every level at 2·dt (key `fold_in(key, 1)`) and report
+      Richardson's extrapolation 2τ(dt) − τ(2dt) to dt → 0 with its standard error and
+      the dt run's estimated bias τ(2dt) − τ(dt) (`simulate_extrapolated`; cost ≈ 1.5×).
+      The dt run is the same with or without it.
+    - `output`: the run directory; None means runs/kramers-YYYYmmdd-HHMMSS under the current
+      directory.
+    - `progress`: show progress bars.
     """
 
     landscape: str = "double-well"
