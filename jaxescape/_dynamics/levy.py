@@ -1,8 +1,9 @@
 r"""Gradient descent driven by symmetric α-stable Lévy noise, stepped as its Euler chain.
 
 $dX = -\nabla L(X)\,dt + \varepsilon\,dL^\alpha_t\ (+ \sqrt{2T}\,dW_t)$, where $L^\alpha$ has
-independent coordinates, each a standard SαS Lévy process ($E\,e^{iuL_t} = e^{-t|u|^\alpha}$,
-`scipy.stats.levy_stable`'s S1 with β = 0, scale 1; α = 2 is Brownian motion with variance 2t).
+independent coordinates (or is isotropic, below), each a standard SαS Lévy process
+($E\,e^{iuL_t} = e^{-t|u|^\alpha}$, `scipy.stats.levy_stable`'s S1 with β = 0, scale 1; α = 2
+is Brownian motion with variance 2t).
 The step is
 
 $$X_{n+1} = X_n - \nabla L(X_n)\,\Delta t + \varepsilon\,\Delta t^{1/\alpha} Z_n
@@ -41,13 +42,13 @@ def _concrete(value):
     """The value as a NumPy array, or None when it is traced (it cannot be checked eagerly)."""
     try:
         return np.asarray(value)
-    except jax.errors.ConcretizationTypeError:
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
         return None
 
 
 class LevyLangevin(AbstractParticleProcess):
     r"""$dX = -\nabla L(X)\,dt + \varepsilon\,dL^\alpha_t + \sqrt{2T}\,dW_t$, with SαS noise of
-    independent coordinates, stepped as its Euler chain (module docstring).
+    independent coordinates (or isotropic), stepped as its Euler chain (module docstring).
 
     **Arguments:**
 

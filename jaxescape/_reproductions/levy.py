@@ -84,7 +84,8 @@ def _point(alpha, epsilon, width, height, dt, x, key, particles, progress):
     return {
         "alpha": alpha, "x": float(x), "epsilon": float(epsilon), "width": float(width),
         "height": float(height), "dt": dt, "particles": particles, "tau": mean,
-        "tau_se": standard_error, "tau_exact": exact, "tau_law": _law(alpha, epsilon, width, height),
+        "tau_se": standard_error, "tau_exact": exact,
+        "tau_law": _law(alpha, epsilon, width, height),
         "deviation_in_se": (mean - exact) / standard_error,
         "agrees_with_exact": bool(abs(mean - exact) <= 4 * standard_error),
         "censored": int(np.count_nonzero(result.censored)),
