@@ -143,6 +143,8 @@ def _number(value, spec=".5g") -> str:
 def _markdown(sweep, records, fits, environment, figures, swept) -> str:
     total = len(sweep.expand())
     status = "complete" if len(records) == total else f"partial: {len(records)} of {total}"
+    extrapolated = any("mfpt_extrapolated" in record["summary"] for record in records)
+    extra = ["MFPT extrap ± SE", "(extrap−exact)/SE", "dt bias ± SE"] if extrapolated else []
     versions = environment["versions"]
     lines = [
         f"# Sweep {sweep.name!r}", "",
@@ -151,10 +153,12 @@ def _markdown(sweep, records, fits, environment, figures, swept) -> str:
         f"- device: {environment['device_kind']} ({environment['platform']}); "
         + ", ".join(f"{name} {version}" for name, version in versions.items()),
         f"- keys: {environment['key_derivation']}",
-        "- intervals: 95%; exact = quadrature MFPT of the simulated SDE", "",
+        "- intervals: 95%; exact = quadrature MFPT of the simulated SDE",
+        *(["- extrap = 2·MFPT(dt) − MFPT(2·dt) (Richardson's extrapolation to dt → 0); dt bias "
+           "= MFPT(2·dt) − MFPT(dt), the dt run's estimated bias"] if extrapolated else []), "",
         "| " + " | ".join(["point", *swept, "MFPT ± SE", "95% interval", "exact", "Kramers",
-                          "sim/exact [95%]", "exp. p"]) + " |",
-        "|" + "---|" * (7 + len(swept)),
+                          "sim/exact [95%]", "exp. p", *extra]) + " |",
+        "|" + "---|" * (7 + len(swept) + len(extra)),
     ]
     for record in records:
         summary, point = record["summary"], record["point"]
@@ -169,6 +173,12 @@ def _markdown(sweep, records, fits, environment, figures, swept) -> str:
             f"[{_number(summary.get('ratio_lower'), '.4f')}, "
             f"{_number(summary.get('ratio_upper'), '.4f')}]",
             _number(summary.get("exponentiality_p_value"), ".3g"),
+            *([f"{_number(summary.get('mfpt_extrapolated'))} ± "
+               f"{_number(summary.get('mfpt_extrapolated_standard_error'), '.2g')}",
+               _number(summary.get("extrapolated_deviation_in_standard_errors"), "+.2f"),
+               f"{_number(summary.get('discretisation_bias'), '.3g')} ± "
+               f"{_number(summary.get('discretisation_bias_standard_error'), '.2g')}"]
+              if extrapolated else []),
         ]) + " |")
     if fits:
         lines += ["", "## Weighted fits of log τ", "",

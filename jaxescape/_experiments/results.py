@@ -24,6 +24,9 @@ RESULT_NAMES = (
     "rate_standard_error", "rate_lower", "rate_upper", "exact_mfpt", "kramers_time",
     "ratio_to_exact", "ratio_lower", "ratio_upper", "deviation_in_standard_errors",
     "exponentiality_p_value", "splitting_probability", "cost_particle_steps", "wall_time_s",
+    "mfpt_extrapolated", "mfpt_extrapolated_standard_error",
+    "extrapolated_deviation_in_standard_errors", "discretisation_bias",
+    "discretisation_bias_standard_error",
 )
 
 
@@ -85,7 +88,10 @@ def load_results(directory):
     `rate_standard_error` (delta method) with its interval [1/`mfpt_upper`, 1/`mfpt_lower`], the
     references `exact_mfpt` (quadrature) and `kramers_time` (theory), the ratio to the exact value
     with its interval and its deviation in standard errors, the exponentiality test's p-value,
-    `splitting_probability`, `cost_particle_steps` and `wall_time_s`. Missing values are NaN
+    `splitting_probability`, `cost_particle_steps` and `wall_time_s`, and for a sweep with
+    `extrapolate = true` `mfpt_extrapolated` = 2τ(dt) − τ(2dt) ±
+    `mfpt_extrapolated_standard_error`, its deviation from the exact value in standard errors and
+    the dt run's estimated bias `discretisation_bias` ± its SE. Missing values are NaN
     (e.g. the counts of splitting points). `DataFrame.attrs` holds `name`, `method`, `swept` (the
     swept parameters) and `total_points`.
 

@@ -35,7 +35,9 @@ from .kramers import (
     CENSORED_MLE,
     analyse_level,
     escape_statistics,
+    extrapolation_statistics,
     format_number,
+    simulate_level,
     plan_levels,
     package_versions,
     build_landscape,
@@ -69,6 +71,11 @@ RESULT_COLUMNS = (
     "deviation_in_standard_errors", "exponentiality_p_value", "splitting_probability",
     "cost_particle_steps",
 )
+EXTRAPOLATION_COLUMNS = (
+    "coarse_mfpt", "coarse_mfpt_standard_error", "mfpt_extrapolated",
+    "mfpt_extrapolated_standard_error", "extrapolated_deviation_in_standard_errors",
+    "discretisation_bias", "discretisation_bias_standard_error",
+)
 
 
 def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
@@ -93,6 +100,8 @@ def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
                 from None
         plans.append({**level, "index": index, "point": point, "config": config,
                       "landscape": landscape, "geometry": geometry})
+    for plan in plans:
+        plan["extrapolate"] = sweep.extrapolate
     return plans
 
 
@@ -124,9 +133,9 @@ def _environment() -> dict:
 
 def _simulate_general(plan: dict, key, label) -> tuple[dict, dict, list]:
     point = plan["point"]
-    result = simulate(plan["dynamics"], plan["criteria"], plan["start"], key,
-                      num_particles=point["particles"], max_steps=point["max_steps"],
-                      progress=label, **_run_options(plan))
+    result, coarse = _simulate(plan, plan["criteria"], plan["start"], key,
+                               num_particles=point["particles"], max_steps=point["max_steps"],
+                               progress=label, **_run_options(plan))
     statistics, notes, rate = escape_statistics(result)
     row = {key: statistics.get(key) for key in (
         "num_particles", "num_escaped", "num_censored", "num_diverged", "mfpt",
@@ -134,15 +143,41 @@ def _simulate_general(plan: dict, key, label) -> tuple[dict, dict, list]:
     row["cost_particle_steps"] = int(np.sum(result.escape_step, dtype=np.int64))
     if rate is not None:
         row.update(_interval(rate, statistics, plan["exact_mfpt"]))
-    arrays = {"escape_step": result.escape_step, "censored": result.censored,
-              "diverged": result.diverged, "dt": np.float64(result.dt)}
+    arrays = _arrays(result)
+    if coarse is not None:
+        _add_extrapolation(row, arrays, statistics, coarse, plan["exact_mfpt"])
     return row, arrays, notes
+
+
+def _simulate(plan: dict, criteria, start, key, **options):
+    """The point's run, and its 2dt run (`simulate_level`) or None."""
+    if not plan["extrapolate"]:
+        return simulate(plan["dynamics"], criteria, start, key, **options), None
+    return simulate_level(plan["dynamics"], criteria, start, key, extrapolate=True, **options)
+
+
+def _arrays(result, prefix: str = "") -> dict:
+    return {f"{prefix}escape_step": result.escape_step, f"{prefix}censored": result.censored,
+            f"{prefix}diverged": result.diverged, f"{prefix}dt": np.float64(result.dt)}
+
+
+def _add_extrapolation(row: dict, arrays: dict, statistics: dict, coarse, exact) -> None:
+    """The 2dt run's MFPT, the extrapolation to dt → 0 and the dt run's bias (in `row`), and
+    the 2dt run's raw arrays (`coarse_*` in `arrays`)."""
+    coarse_statistics, _, _ = escape_statistics(coarse)
+    row.update(coarse_mfpt=coarse_statistics["mfpt"],
+               coarse_mfpt_standard_error=coarse_statistics["mfpt_standard_error"],
+               **extrapolation_statistics(statistics, coarse_statistics, exact))
+    row["cost_particle_steps"] += int(np.sum(coarse.escape_step, dtype=np.int64))
+    arrays.update(_arrays(coarse, "coarse_"))
 
 
 def _interval(rate, statistics: dict, exact) -> dict:
     """The MFPT's 95% interval (the exponential fit's for censored runs, else mean ± 1.96 SE)
     and, where an exact value exists, the ratio to it."""
     mfpt, error = statistics["mfpt"], statistics["mfpt_standard_error"]
+    if not (math.isfinite(mfpt) and math.isfinite(error) and error > 0):
+        return {}  # e.g. nothing escaped before max_steps
     bounds = ({"lower": rate.mean_time_lower, "upper": rate.mean_time_upper}
               if statistics["mfpt_estimator"] == CENSORED_MLE else {})
     if exact is not None:
@@ -153,8 +188,8 @@ def _interval(rate, statistics: dict, exact) -> dict:
 
 def _simulate_direct(plan: dict, key, label) -> tuple[dict, dict, list]:
     point, config = plan["point"], plan["config"]
-    result = simulate(
-        plan["dynamics"], past_saddle(plan["landscape"]), plan["landscape"].minimum(), key,
+    result, coarse = _simulate(
+        plan, past_saddle(plan["landscape"]), plan["landscape"].minimum(), key,
         num_particles=point["particles"], dt=point["dt"], max_steps=point["max_steps"],
         crossing_correction=point["crossing_correction"], progress=label,
     )
@@ -169,8 +204,9 @@ def _simulate_direct(plan: dict, key, label) -> tuple[dict, dict, list]:
                   if level["mfpt_estimator"] == CENSORED_MLE else {})
         row.update(_ratio_columns(level["mfpt"], level["mfpt_standard_error"],
                                   plan["exact_mfpt"], **bounds))
-    arrays = {"escape_step": result.escape_step, "censored": result.censored,
-              "diverged": result.diverged, "dt": np.float64(result.dt)}
+    arrays = _arrays(result)
+    if coarse is not None:
+        _add_extrapolation(row, arrays, level, coarse, plan["exact_mfpt"])
     return row, arrays, level["notes"]
 
 
@@ -214,16 +250,19 @@ def _ratio_columns(mfpt, standard_error, exact, **bounds) -> dict:
 
 
 def summary_csv(records: list[dict]) -> bytes:
-    """The per-point table: index, the point's parameters, then `RESULT_COLUMNS`."""
+    """The per-point table: index, the point's parameters, then `RESULT_COLUMNS` (and
+    `EXTRAPOLATION_COLUMNS` when a point has them)."""
     if not records:
         return b""
     parameter_columns = list(records[0]["point"])
+    result_columns = RESULT_COLUMNS + (EXTRAPOLATION_COLUMNS if any(
+        "mfpt_extrapolated" in record["summary"] for record in records) else ())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", *parameter_columns, *RESULT_COLUMNS])
+    writer.writerow(["index", *parameter_columns, *result_columns])
     for record in records:
         values = [record["index"], *(record["point"][key] for key in parameter_columns),
-                  *(record["summary"].get(key) for key in RESULT_COLUMNS)]
+                  *(record["summary"].get(key) for key in result_columns)]
         writer.writerow(["" if value is None or (isinstance(value, float)
                                                  and not math.isfinite(value))
                          else repr(value) if isinstance(value, float) else value
