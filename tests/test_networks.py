@@ -154,8 +154,13 @@ def test_bad_input_is_named_before_compiling():
         jxe.simulate(sgd, jxe.NeverEscape(), mse.initial_parameters, jax.random.key(0),
                      num_particles=1, max_steps=1)
     out_of_range = jxe.Dataset(WINE.train.inputs, labels.targets + 1)  # labels 1..3, 3 outputs
+    cross_entropy = jxe.NetworkModel(NETWORK, loss="cross_entropy")
     with pytest.raises(ValueError, match="between 0 and 2"):
-        jxe.evaluate_particles(jxe.NetworkModel(NETWORK, loss="cross_entropy"),
-                               mse.initial_parameters[None], out_of_range)
+        jxe.evaluate_particles(cross_entropy, mse.initial_parameters[None], out_of_range)
+    for labels_off in (out_of_range, jxe.Dataset(WINE.train.inputs, labels.targets - 1)):
+        sgd = jxe.MinibatchSGD(cross_entropy, labels_off, batch_size=4, learning_rate=0.1)
+        with pytest.raises(ValueError, match="not all finite"):
+            jxe.simulate(sgd, jxe.NeverEscape(), mse.initial_parameters, jax.random.key(0),
+                         num_particles=1, max_steps=1)
     with pytest.raises(ValueError, match=r"shape \(N, 139\)"):
         jxe.evaluate_particles(mse, mse.initial_parameters, WINE.train)

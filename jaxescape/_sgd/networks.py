@@ -128,8 +128,12 @@ class NetworkModel(AbstractModel):
             return self.function(self.unravel(parameters), input, target)
         prediction = self.predict(parameters, input)
         if self.loss_name == "cross_entropy" and jnp.ndim(target) == 0:
-            return optax.softmax_cross_entropy_with_integer_labels(
-                prediction, target.astype(jnp.int32))
+            # A label that is not one of the classes gives NaN (optax would wrap -1 around), so
+            # MinibatchSGD refuses the start ("not all finite"); `check_data` names the labels.
+            valid = (target >= 0) & (target < prediction.shape[-1]) & (target == jnp.round(target))
+            loss = optax.softmax_cross_entropy_with_integer_labels(prediction,
+                                                                   target.astype(jnp.int32))
+            return jnp.where(valid, loss, jnp.nan)
         target = jnp.reshape(target, prediction.shape) if jnp.size(target) == jnp.size(
             prediction) else target
         if jnp.shape(target) != jnp.shape(prediction):
