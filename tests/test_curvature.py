@@ -153,3 +153,28 @@ def test_bad_iteration_counts_name_the_parameter():
         jxe.hessian_top_eigenvalues(loss, arrays, 33, jax.random.key(0))
     with pytest.raises(ValueError, match="num_iterations must be between k = 4"):
         jxe.hessian_top_eigenvalues(loss, arrays, 4, jax.random.key(0), num_iterations=3)
+
+
+@pytest.mark.slow
+def test_digits_network_agrees_with_power_iteration():
+    """MLP 64-32-10 (2410 parameters) at its initialisation on 1000 digits, MSE on one-hot
+    targets: Lanczos (36 iterations) and the flat-vector power iteration (300) give the same
+    sharpness, and the two non-uniformities agree, to 1e-4 (measured: 7 digits)."""
+    data = jxe.load_sklearn_dataset("digits", jax.random.key(0), num_train=1000).train
+    model = jxe.NetworkModel(eqx.nn.MLP(64, 10, 32, 1, key=jax.random.key(1)))
+    theta = model.initial_parameters
+
+    def per_sample_loss(parameters, x, y):
+        return model.per_sample_loss(ravel_pytree(parameters)[0], x, y)
+
+    def loss(parameters):
+        return model.loss(ravel_pytree(parameters)[0], data)
+
+    arrays = model.unravel(theta)
+    top = jxe.hessian_top_eigenvalues(loss, arrays, 3, jax.random.key(2))
+    np.testing.assert_allclose(top[0], jxe.sharpness(model, data, theta, num_iterations=300),
+                               rtol=1e-4)
+    assert top[0] > top[1] > top[2] > 0
+    np.testing.assert_allclose(
+        jxe.network_non_uniformity(per_sample_loss, arrays, data, jax.random.key(5)),
+        jxe.non_uniformity(model, data, theta, num_iterations=200), rtol=1e-4)
