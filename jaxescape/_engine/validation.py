@@ -52,7 +52,8 @@ def check_simulation_inputs(
         )
     check_positive_number("dt", dt)
     check_positive_integer("max_steps", max_steps, MAX_STEPS_LIMIT)
-    check_positive_integer("chunk_size", chunk_size)
+    if chunk_size is not None:  # None: sized to the device (`default_chunk_size`)
+        check_positive_integer("chunk_size", chunk_size)
     if check_every is not None:
         check_positive_integer("check_every", check_every)
     if num_slots is not None:
