@@ -4,6 +4,7 @@ bad input names the field before anything compiles."""
 
 import contextlib
 import io
+import pathlib
 import textwrap
 
 import pytest
@@ -190,3 +191,14 @@ def test_cli_dry_run_of_a_component_sweep(tmp_path, user_module):
     text = stdout.getvalue()
     assert "point 1: dynamics.batch_size=8; exact MFPT none" in text
     assert "direct sweep of 2 points" in text
+
+
+@pytest.mark.parametrize("name, size", [
+    pytest.param("meng_barrier", 5, marks=pytest.mark.slow),  # five quadratures: ~10 s
+    ("sgd_eta_batch", 6),
+])
+def test_example_component_sweeps_are_valid(name, size):
+    example = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.toml"
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        assert main(["sweep", str(example), "--dry-run"]) == 0
+    assert f"{size} points into runs/{name.replace('_', '-')} (dry run" in stdout.getvalue()
