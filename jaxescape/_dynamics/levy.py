@@ -28,6 +28,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 
 from .. import _noise
 from .._landscapes import AbstractLandscape
@@ -114,6 +115,17 @@ class LevyLangevin(AbstractParticleProcess):
                 f"{alpha} < 2 makes jumps that skip levels: use simulate"
             )
         return self
+
+    def linearised_covariance(self, position: jax.Array):
+        """For α = 2 (splitting's only case) the process is the SDE with D = ε² + T: the
+        covariance of its Ornstein–Uhlenbeck linearisation at `position`
+        (J C + C Jᵀ + 2D·I = 0, J = −∇²L), from which splitting places its default levels."""
+        hessian = np.asarray(jax.hessian(self.landscape.loss)(position), np.float64)
+        temperature = 0.0 if self.temperature is None else float(self.temperature)
+        diffusion = float(self.epsilon) ** 2 + temperature
+        covariance = scipy.linalg.solve_continuous_lyapunov(
+            -hessian, -2 * diffusion * np.eye(position.shape[0]))
+        return 0.5 * (covariance + covariance.T)
 
     def increment(self, uniforms: list, dt: jax.Array, dim: int, noise: str = "gaussian"):
         """The noise of one step from the particle's uniforms (shape (dim,))."""
