@@ -8,6 +8,7 @@ keys, so each check is deterministic and can fail.
 import math
 
 import numpy as np
+import pytest
 
 
 def assert_within_se(estimate, standard_error, target, *, num_se: float, bias: float = 0.0,
@@ -48,3 +49,13 @@ def assert_within_se(estimate, standard_error, target, *, num_se: float, bias: f
         )
         count = f"{bad.sum()} of {bad.size} off: " if bad.size > 1 else ""
         raise AssertionError(f"{message + ': ' if message else ''}{count}{details}")
+
+
+# Library paths that are not clean under `jax.numpy_dtype_promotion("strict")` (tests/conftest.py
+# runs every test under it): their tests keep standard promotion, each with the reason. Remove a
+# marker once its path is fixed.
+SPLITTING_KERNEL_NOT_STRICT = pytest.mark.standard_promotion(
+    reason="jaxescape/_splitting/kernel.py multiplies a float32 uniform by an int32 survivor count "
+           "(in _kill_and_clone)")
+OPTAX_ADAM_NOT_STRICT = pytest.mark.standard_promotion(
+    reason="optax's adam bias correction raises a Python float to its int32 step count")
