@@ -362,7 +362,7 @@ def mean_escape_time_by_splitting(
             default_a, default_sigma, spread = linearised_law(covariance, xi, x0)
         elif a_level is None or sigma_level is None or num_levels is None:
             default_a, default_sigma, spread = empirical_levels(
-                dynamics, criteria, xi, x0, levels_key(key), evaluate_coordinate
+                dynamics, criteria, xi, x0, levels_key(key), evaluate_coordinate, dt=dt_value
             )
         else:
             default_a = default_sigma = spread = None

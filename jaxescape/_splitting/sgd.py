@@ -1,8 +1,8 @@
-"""SGD particles in adaptive multilevel splitting: the default levels from direct runs.
+"""Splitting's default levels from direct runs, for processes without a linearisation.
 
-An SGD particle has no drift and diffusion to linearise, so the law of the reaction coordinate
-in the well (which places the levels) is measured by direct SGD runs. The packed particle that
-splitting steps is `PackedSGD` (`_sgd/minibatch_sgd.py`).
+An SGD particle (or an SDE with jumps) has no drift and diffusion to linearise, so the law of
+the reaction coordinate in the well (which places the levels) is measured by direct runs. The
+packed SGD particle that splitting steps is `PackedSGD` (`_sgd/minibatch_sgd.py`).
 """
 
 import equinox as eqx
@@ -25,9 +25,10 @@ class OnPosition(eqx.Module):
         return self.coordinate(flat[: self.dim])
 
 
-def empirical_levels(sgd, criteria: tuple[AbstractEscapeCriterion, ...], coordinate, start,
-                     key, evaluate, *, num_particles=512, max_steps=2**16):
-    """Median, 90 % quantile and standard deviation of ξ in the well, from direct SGD runs.
+def empirical_levels(process, criteria: tuple[AbstractEscapeCriterion, ...], coordinate, start,
+                     key, evaluate, *, dt, num_particles=512, max_steps=2**16):
+    """Median, 90 % quantile and standard deviation of ξ in the well, from direct runs of a
+    process with no drift and diffusion to linearise (SGD, or an SDE with jumps), at `dt`.
 
     `num_particles` runs from `start` for K = 32, 64, … steps (each run extends the last: the
     noise is a pure function of (key, particle, step)) until the median and the 90 % quantile
@@ -36,12 +37,12 @@ def empirical_levels(sgd, criteria: tuple[AbstractEscapeCriterion, ...], coordin
     previous = None
     steps = 32
     while steps <= max_steps:
-        result = simulate(sgd, criteria, start, key, num_particles=num_particles,
+        result = simulate(process, criteria, start, key, num_particles=num_particles, dt=dt,
                           max_steps=steps, num_slots=num_particles)
         kept = result.position[result.censored]
         if kept.shape[0] < num_particles // 2:
             raise ValueError(
-                f"{num_particles - kept.shape[0]} of {num_particles} SGD runs escaped or diverged "
+                f"{num_particles - kept.shape[0]} of {num_particles} runs escaped or diverged "
                 f"within {steps} steps while the default levels were chosen: the well is not "
                 "metastable at this scale (use simulate), or pass a_level, sigma_level and "
                 "num_levels"
@@ -55,7 +56,7 @@ def empirical_levels(sgd, criteria: tuple[AbstractEscapeCriterion, ...], coordin
         previous = current
         steps *= 2
     raise ValueError(
-        f"the law of the reaction coordinate in the well did not settle within {max_steps} SGD "
+        f"the law of the reaction coordinate in the well did not settle within {max_steps} "
         "steps: pass a_level, sigma_level and num_levels"
     )
 
