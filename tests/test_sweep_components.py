@@ -29,6 +29,10 @@ dt = 0.02
 max_steps = 20_000
 [grid.dynamics]
 kappa = [0.0, 0.5]
+[[fits]]
+name = "kappa"
+x = "`dynamics.kappa`"
+predicted_slope = "-1 / `dynamics.learning_rate`"
 """
 USER_MODULE = '''
 import jax.numpy as jnp
@@ -75,7 +79,9 @@ def test_toml_and_python_declare_the_same_sweep(tmp_path):
         parameters={"landscape": {"name": "double-well", "barrier_height": 0.6, "curvature": 4.0},
                     "dynamics": {"name": "meng", "learning_rate": 0.5, "sigma": 1.0},
                     "particles": 211, "dt": 0.02, "max_steps": 20_000},
-        grid={"dynamics.kappa": [0.0, 0.5]}, name="meng-kappa")
+        grid={"dynamics.kappa": [0.0, 0.5]}, name="meng-kappa",
+        fits=[{"name": "kappa", "x": "`dynamics.kappa`",
+               "predicted_slope": "-1 / `dynamics.learning_rate`"}])
     assert sweep_to_toml(in_python) == sweep_to_toml(from_file)
     again = tmp_path / "again.toml"
     again.write_text(sweep_to_toml(from_file))
@@ -97,6 +103,43 @@ def test_meng_points_share_a_compilation_and_match_the_exact_mfpt(tmp_path):
     assert frame["exact_mfpt"].notna().all() and frame["kramers_time"].isna().all()
     assert (frame["deviation_in_standard_errors"].abs() < 5).all(), frame
     assert frame["mfpt"][1] < frame["mfpt"][0]  # κ > 0: more noise above the minimum
+    report = (tmp_path / "run" / "report.md").read_text()  # the declared fit, no verdict
+    assert "| kappa | 2 | `log(mfpt)` against `dynamics.kappa` | " in report
+    assert "| -2 | n/a |" in report and "figures/fit_kappa.png" in report
+
+
+@pytest.mark.parametrize(
+    "fit, message",
+    [
+        ({"x": "`dynamics.kappa`"}, "fits[0].name must be a new name"),
+        ({"name": "a", "x": "`dynamics.kapa`"}, "fits[0].x = '`dynamics.kapa`' cannot be"),
+        ({"name": "a", "x": 3}, "fits[0].x must be an expression"),
+        ({"name": "a", "x": "`dt`", "where": {"dynamics.kappa": 0.5}},
+         "fits[0].where selects 1 points"),
+        ({"name": "a", "x": "`dt`", "tolerance": -1}, "fits[0].tolerance must be a number > 0"),
+        ({"name": "a", "x": "`dt`", "slope": 1}, "unknown key 'slope' in fits[0]"),
+    ],
+)
+def test_bad_fits_name_the_field(tmp_path, fit, message):
+    path = tmp_path / "meng.toml"
+    path.write_text(MENG.split("[[fits]]")[0])
+    sweep = jxe.load_sweep(path)
+    with pytest.raises(ConfigError) as error:
+        jxe.Sweep(parameters=sweep.parameters, grid=sweep.grid, fits=[fit])
+    assert message in str(error.value)
+
+
+@pytest.mark.slow
+def test_meng_reproduction_as_a_declared_experiment(tmp_path, capsys):
+    """examples/meng_reproduction.toml (the default size of `reproduce meng`, ~30 s): the three
+    declared fits pass, and `jaxescape report` rebuilds the same report."""
+    example = pathlib.Path(__file__).resolve().parents[1] / "examples" / "meng_reproduction.toml"
+    output = tmp_path / "meng"
+    assert main(["sweep", str(example), "--output", str(output), "--no-progress"]) == 0
+    report = (output / "report.md").read_text()
+    assert report.count("| pass (within") == 3, report
+    assert main(["report", str(output)]) == 0
+    assert (output / "report.md").read_text() == report
 
 
 @pytest.mark.slow

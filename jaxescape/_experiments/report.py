@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 
 from .plots import LevelData, plot_escape_times
 from .._statistics import exponential_rate_mle
-from .results import read_records
+from .fits import fit_figure, fits_markdown, run_fits
+from .results import read_records, results_frame
 from .store import ENVIRONMENT_FILE, RunStore, point_file
 from .sweep import describe_point
 from .._trends import weighted_linear_fit
@@ -219,7 +220,16 @@ def _write_report(store: RunStore) -> str:
     for parameter in dict.fromkeys(item["parameter"] for item in fits):
         figures[f"figures/log_tau_vs_{parameter}.png"] = _trend_figure(
             [item for item in fits if item["parameter"] == parameter], parameter)
+    declared = []
+    if sweep.fits:  # the sweep's analysis step: declared fits with predicted slopes
+        declared = run_fits(results_frame(sweep, records), sweep.fits)
+        figures.update({f"figures/fit_{outcome['fit']['name']}.png": fit_figure(outcome)
+                        for outcome in declared if outcome["result"] is not None})
     text = _markdown(sweep, records, fits, environment, list(figures), swept)
+    if declared:
+        head, _, tail = text.partition("\n## Figures\n")
+        text = head.rstrip("\n") + "\n" + "\n".join(fits_markdown(declared)) + "\n" \
+            + (f"\n## Figures\n{tail}" if tail else "")
     for name in store.files:
         if name.startswith("figures/") and name not in figures:
             store.forget(name)  # a figure of a partial report that the whole one lacks

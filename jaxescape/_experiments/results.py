@@ -11,23 +11,19 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .store import ENVIRONMENT_FILE, SUMMARY_FILE, SWEEP_FILE, CorruptedFileError, RunStore, \
-    point_file
+from .store import (
+    ENVIRONMENT_FILE,
+    RESULT_NAMES,
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    CorruptedFileError,
+    RunStore,
+    point_file,
+)
 from .sweep import load_sweep
 
 
 _INPUTS = (SWEEP_FILE, ENVIRONMENT_FILE, SUMMARY_FILE)
-# The columns of `load_results` after the point's parameters, in order.
-RESULT_NAMES = (
-    "method", "num_particles", "num_escaped", "num_censored", "num_diverged", "mfpt",
-    "mfpt_standard_error", "mfpt_lower", "mfpt_upper", "mfpt_estimator", "rate",
-    "rate_standard_error", "rate_lower", "rate_upper", "exact_mfpt", "kramers_time",
-    "ratio_to_exact", "ratio_lower", "ratio_upper", "deviation_in_standard_errors",
-    "exponentiality_p_value", "splitting_probability", "cost_particle_steps", "wall_time_s",
-    "mfpt_extrapolated", "mfpt_extrapolated_standard_error",
-    "extrapolated_deviation_in_standard_errors", "discretisation_bias",
-    "discretisation_bias_standard_error",
-)
 
 
 def load_records(directory) -> tuple[RunStore, object, list[dict]]:
@@ -105,9 +101,14 @@ def load_results(directory):
 
     - `CorruptedFileError`: naming every stored file that is missing, truncated or altered.
     """
+    _, sweep, records = load_records(directory)
+    return results_frame(sweep, records)
+
+
+def results_frame(sweep, records: list[dict]):
+    """The `load_results` table of a sweep's records."""
     import pandas as pd
 
-    _, sweep, records = load_records(directory)
     swept = sweep.swept()
     parameters = list(dict.fromkeys([*swept, *sweep.expand()[0]]))
     rows = []

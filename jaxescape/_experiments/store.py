@@ -41,6 +41,19 @@ ENVIRONMENT_FILE = "environment.json"
 SUMMARY_FILE = "summary.csv"
 
 
+# The columns of `load_results` after the point's parameters, in order.
+RESULT_NAMES = (
+    "method", "num_particles", "num_escaped", "num_censored", "num_diverged", "mfpt",
+    "mfpt_standard_error", "mfpt_lower", "mfpt_upper", "mfpt_estimator", "rate",
+    "rate_standard_error", "rate_lower", "rate_upper", "exact_mfpt", "kramers_time",
+    "ratio_to_exact", "ratio_lower", "ratio_upper", "deviation_in_standard_errors",
+    "exponentiality_p_value", "splitting_probability", "cost_particle_steps", "wall_time_s",
+    "mfpt_extrapolated", "mfpt_extrapolated_standard_error",
+    "extrapolated_deviation_in_standard_errors", "discretisation_bias",
+    "discretisation_bias_standard_error",
+)
+
+
 def point_file(index: int, extension: str) -> str:
     """A point's result file, relative to the run directory."""
     return f"points/point-{index:05d}.{extension}"

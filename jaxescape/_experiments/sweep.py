@@ -37,6 +37,7 @@ from collections.abc import Mapping
 
 from .. import _defaults
 from . import components
+from .fits import check_fits
 from .config import (
     CHECKS,
     LANDSCAPES,
@@ -59,7 +60,7 @@ _ONLY_FOR_LANDSCAPE = {"barrier": "double-well", "curvature": "double-well",
                        "loss_scale": "styblinski-tang"}
 _ONLY_FOR_METHOD = {"particles": "direct", "replicas": "splitting", "runs": "splitting"}
 POINT_KEYS = (*_SHARED, *_ONLY_FOR_LANDSCAPE, *_ONLY_FOR_METHOD)
-TOP_KEYS = ("name", "method", "extrapolate", "output", "parameters", "grid", "points")
+TOP_KEYS = ("name", "method", "extrapolate", "output", "parameters", "grid", "points", "fits")
 _POINT_CHECKS = {
     **{key: CHECKS[key] for key in POINT_KEYS if key in CHECKS},
     "temperature": check_positive,
@@ -150,6 +151,7 @@ class Sweep:
     - `method`: "direct" (`simulate`) or "splitting" (`mean_escape_time_by_splitting`).
     - `name`: the sweep's name (default run directory runs/NAME).
     - `output`: the run directory (None: runs/NAME).
+    - `fits`: declared fits with predicted slopes, the sweep's analysis step (`fits.py`).
     - `extrapolate`: also run every point at 2·dt (key `fold_in(key, 1)`; the dt run is
       unchanged) and store Richardson's extrapolation 2τ(dt) − τ(2dt) to dt → 0 with its
       standard error and the dt run's estimated bias τ(2dt) − τ(dt) (cost ≈ 1.5×).
@@ -162,6 +164,7 @@ class Sweep:
     name: str = "sweep"
     output: str | None = None
     extrapolate: bool = False
+    fits: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "extrapolate", CHECKS["extrapolate"]("extrapolate",
@@ -190,12 +193,15 @@ class Sweep:
             raise ConfigError(f"a sweep may hold at most {MAX_POINTS} points, got {size}")
         if self.general:
             self._check_general()
-            return
-        if any("temperature" not in self._given(index) for index in range(len(self.points) or 1)):
+        elif any("temperature" not in self._given(index)
+                 for index in range(len(self.points) or 1)):
             raise ConfigError("temperature is required: set it in [parameters], [grid] or every "
                               "[[points]] table")
-        for index, point in enumerate(self.expand()):
-            _check_point(point, self._given(index), index, self.method)
+        else:
+            for index, point in enumerate(self.expand()):
+                _check_point(point, self._given(index), index, self.method)
+        if self.fits:
+            object.__setattr__(self, "fits", check_fits(self.fits, self.expand()))
 
     @property
     def general(self) -> bool:
@@ -333,6 +339,14 @@ def _toml_key(key: str) -> str:
         else toml_value(key)
 
 
+def _inline(value) -> str:
+    """A TOML value; a mapping as an inline table."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(key)} = {_inline(item)}"
+                               for key, item in value.items()) + "}"
+    return toml_value(value)
+
+
 def sweep_to_toml(sweep: Sweep) -> str:
     """The sweep as canonical TOML (no output): equal sweeps give equal text."""
     lines = ["# jaxescape sweep (read back with jaxescape sweep FILE)",
@@ -347,6 +361,9 @@ def sweep_to_toml(sweep: Sweep) -> str:
     for point in sweep.points:
         lines += ["", "[[points]]"] + [f"{_toml_key(key)} = {toml_value(value)}"
                                        for key, value in point.items()]
+    for fit in sweep.fits:
+        lines += ["", "[[fits]]"] + [f"{_toml_key(key)} = {_inline(value)}"
+                                     for key, value in fit.items()]
     return "\n".join(lines) + "\n"
 
 
