@@ -15,8 +15,15 @@ correction. For each ΔL/D:
 
 Particle-steps do not depend on the machine; seconds do, and on a shared CPU they are contended.
 
+With --extrapolate, each ΔL/D also runs at 2dt (`mean_escape_time_by_splitting_extrapolated`:
+the dt run is the same run as without the option) and the table adds the estimate extrapolated
+to dt → 0, τ(dt)²/τ(2dt), its ratio to exact, and the dt run's estimated relative bias
+τ(2dt)/τ(dt) − 1 (seconds and steps then cover both runs).
+
 Usage: python benchmarks/splitting_cost.py [--ratios 5 10 20 30] [--replicas N] [--runs R]
-Writes benchmarks/results/splitting_cost-<device>.json.
+       [--extrapolate]
+Writes benchmarks/results/splitting_cost-<device>.json (splitting_cost_extrapolated-<device>.json
+with --extrapolate).
 """
 
 import argparse
@@ -54,6 +61,8 @@ def main():
     parser.add_argument("--replicas", type=int, default=100)
     parser.add_argument("--runs", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extrapolate", action="store_true",
+                        help="also run at 2dt and extrapolate to dt -> 0")
     args = parser.parse_args()
 
     landscape = jxe.TiltedDoubleWell(BARRIER, CURVATURE)
@@ -64,6 +73,9 @@ def main():
 
     def estimate(ratio, seed):
         dynamics = jxe.OverdampedLangevin(landscape, 1 / ratio)
+        if args.extrapolate:
+            return jxe.mean_escape_time_by_splitting_extrapolated(
+                dynamics, criterion, landscape.minimum(), jax.random.key(seed), **options)
         return jxe.mean_escape_time_by_splitting(dynamics, criterion, landscape.minimum(),
                                     jax.random.key(seed), **options)
 
@@ -86,8 +98,11 @@ def main():
         estimate(ratio, args.seed + 10**6)
         warm_up = time.perf_counter() - start
         start = time.perf_counter()
-        result = estimate(ratio, args.seed)
+        result = extrapolated = estimate(ratio, args.seed)
         seconds = time.perf_counter() - start
+        if args.extrapolate:
+            result = extrapolated.result
+        cost = result.cost + (extrapolated.coarse_result.cost if args.extrapolate else 0)
         scale = (result.relative_error / TARGET) ** 2
         direct_steps = 100 * exact / DT
         row = {
@@ -103,7 +118,7 @@ def main():
             "mean_iterations": float(np.mean(result.num_iterations)),
             "num_levels": result.num_levels,
             "warm_up_seconds": warm_up,
-            "particle_steps": result.cost,
+            "particle_steps": cost,
             "particle_steps_loops": result.cost_loops,
             "seconds": seconds,
             "particle_steps_at_10_percent": result.cost * scale,
@@ -112,6 +127,21 @@ def main():
             "direct_seconds_at_10_percent": direct_steps / throughput,
             "speed_up_in_particle_steps": direct_steps / (result.cost * scale),
         }
+        if args.extrapolate:
+            row.update({
+                "coarse_estimate_over_exact":
+                    extrapolated.coarse_result.mean_escape_time / exact,
+                "coarse_relative_error": extrapolated.coarse_result.relative_error,
+                "extrapolated": extrapolated.mean_escape_time,
+                "extrapolated_over_exact": extrapolated.mean_escape_time / exact,
+                "extrapolated_relative_error": extrapolated.relative_error,
+                "extrapolated_deviation_in_standard_errors":
+                    (extrapolated.mean_escape_time - exact) / extrapolated.standard_error,
+                "deviation_in_standard_errors":
+                    (result.mean_escape_time - exact) / result.standard_error,
+                "relative_bias": extrapolated.relative_bias,
+                "relative_bias_standard_error": extrapolated.relative_bias_standard_error,
+            })
         rows.append(row)
         interval = f"{row['estimate']:.4g} [{row['lower']:.3g}, {row['upper']:.3g}]"
         print(f"{ratio:5.0f} {exact:10.4g} {interval:>32s} {row['estimate_over_exact']:6.3f} "
@@ -120,6 +150,14 @@ def main():
               f"{row['particle_steps_at_10_percent']:10.3g} {row['seconds_at_10_percent']:7.2f} "
               f"{direct_steps:16.3g} {row['direct_seconds_at_10_percent']:12.3g} "
               f"{row['speed_up_in_particle_steps']:9.3g}", flush=True)
+        if args.extrapolate:
+            print(f"      dt: {row['estimate_over_exact']:.3f} ({row['deviation_in_standard_errors']:+.2f}"
+                  f" SE); 2dt: {row['coarse_estimate_over_exact']:.3f} ± "
+                  f"{row['coarse_relative_error']:.3f}; extrapolated: "
+                  f"{row['extrapolated_over_exact']:.3f} ± {row['extrapolated_relative_error']:.3f}"
+                  f" ({row['extrapolated_deviation_in_standard_errors']:+.2f} SE); dt bias "
+                  f"{row['relative_bias']:+.3f} ± {row['relative_bias_standard_error']:.3f}",
+                  flush=True)
     record = {
         "benchmark": "splitting_cost",
         "device_kind": device.device_kind,
@@ -132,13 +170,15 @@ def main():
         "replicas": args.replicas,
         "runs": args.runs,
         "seed": args.seed,
+        "extrapolate": args.extrapolate,
         "engine_particle_steps_per_second": throughput,
         "results": rows,
     }
     out = pathlib.Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     name = device.device_kind.replace(" ", "_").lower()
-    (out / f"splitting_cost-{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    stem = "splitting_cost_extrapolated" if args.extrapolate else "splitting_cost"
+    (out / f"{stem}-{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

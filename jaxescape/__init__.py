@@ -82,6 +82,8 @@ from ._engine import (
     simulate as simulate,
     simulate_chunks as simulate_chunks,
     simulate_extrapolated as simulate_extrapolated,
+    choose_dt as choose_dt,
+    DtChoice as DtChoice,
 )
 from ._splitting import (
     Cost as Cost,
@@ -91,6 +93,8 @@ from ._splitting import (
     SplittingResult as SplittingResult,
     estimate_escape_time as estimate_escape_time,
     mean_escape_time_by_splitting as mean_escape_time_by_splitting,
+    ExtrapolatedSplitting as ExtrapolatedSplitting,
+    mean_escape_time_by_splitting_extrapolated as mean_escape_time_by_splitting_extrapolated,
 )
 from ._sgd import (
     batch_factor as batch_factor,

@@ -3,13 +3,15 @@
 `simulate` / `simulate_chunks` batch a particle process's pure single-particle step with `vmap`
 inside a pool of working slots, harvest finished particles and refill the pool, shard the chunks
 over devices, and return an `EscapeResult`. `validation` checks every input before anything is
-compiled; `distributed` runs a share of the particles on each process of a multi-host program.
+compiled; `extrapolation` runs dt and 2dt and extrapolates to dt → 0; `auto_dt` picks dt from
+pilot runs (`simulate`'s dt="auto"); `distributed` runs a share of the particles on each process of a multi-host program.
 
 May import: the core modules at the top of the package (`_particle`, `_criteria`, `_noise`,
 `_fused`). It never imports a particle family (`_dynamics`, `_sgd`): it knows particles only
 through the protocol of `_particle.py`.
 """
 
+from .auto_dt import DtChoice as DtChoice, choose_dt as choose_dt
 from .distributed import process_share as process_share, simulate_distributed as simulate_distributed
 from .driver import (
     EscapeResult as EscapeResult,

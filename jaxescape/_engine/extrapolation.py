@@ -61,6 +61,17 @@ def _rate(result: EscapeResult) -> tuple[float, float]:
     return estimate.rate, estimate.rate / math.sqrt(estimate.num_escaped)
 
 
+def extrapolation_inputs(dt, warn_above, options: dict) -> tuple[float, int]:
+    """Checks dt (> 0) and warn_above (> 0); returns dt and `max_steps` (taken out of
+    `options`; default `_defaults.MAX_STEPS`) for the runs at dt and 2dt."""
+    dt = float(dt)
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a finite number > 0, got {dt}")
+    if not (math.isfinite(warn_above) and warn_above > 0):
+        raise ValueError(f"warn_above must be a finite number > 0, got {warn_above}")
+    return dt, int(options.pop("max_steps", _defaults.MAX_STEPS))
+
+
 def simulate_extrapolated(dynamics, criteria, initial_position, key: jax.Array, *, dt,
                           warn_above: float = 3.0, check_linearity: bool = False,
                           **options) -> ExtrapolatedEscape:
@@ -95,12 +106,7 @@ def simulate_extrapolated(dynamics, criteria, initial_position, key: jax.Array, 
 
     **Returns:** an `ExtrapolatedEscape`.
     """
-    dt = float(dt)
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a finite number > 0, got {dt}")
-    if not (math.isfinite(warn_above) and warn_above > 0):
-        raise ValueError(f"warn_above must be a finite number > 0, got {warn_above}")
-    max_steps = int(options.pop("max_steps", _defaults.MAX_STEPS))
+    dt, max_steps = extrapolation_inputs(dt, warn_above, options)
 
     def run(factor):
         return simulate(dynamics, criteria, initial_position,
