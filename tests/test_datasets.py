@@ -120,7 +120,7 @@ def test_mnist_from_idx_and_npz_files(mnist_files):
     flat = arrays["x_train"].reshape(12, -1) / 255
     for row, label in zip(np.asarray(data.train.inputs, np.float64), data.labels()):
         match = np.flatnonzero(np.all(np.abs(flat - row) < 1e-6, axis=1))
-        assert len(match) == 1 and arrays["y_train"][match[0]] == label
+        assert len(match) == 1 and int(arrays["y_train"][match[0]]) == int(label)
     from_npz = jxe.load_mnist(archive, key, num_train=10, standardise=None)
     np.testing.assert_array_equal(from_npz.train.inputs, data.train.inputs)
     np.testing.assert_array_equal(from_npz.test.targets, data.test.targets)
