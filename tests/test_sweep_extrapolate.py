@@ -3,6 +3,7 @@
 
 import csv
 import io
+import json
 import math
 import pathlib
 
@@ -14,6 +15,7 @@ import jaxescape as jxe
 # Internal machinery under test (not exported): the sweep's definition and canonical TOML.
 from jaxescape._experiments.config import ConfigError
 from jaxescape._experiments.sweep import Sweep, sweep_to_toml
+from helpers import SPLITTING_KERNEL_NOT_STRICT
 
 
 PARTICLES = 4000
@@ -68,5 +70,18 @@ def test_extrapolate_is_checked():
     assert "extrapolate" not in sweep_to_toml(Sweep(parameters={"temperature": 0.5}))
     with pytest.raises(ConfigError, match="extrapolate must be true or false"):
         Sweep(parameters={"temperature": 0.5}, extrapolate="yes")
-    with pytest.raises(ConfigError, match="extrapolate applies to method 'direct' only"):
-        Sweep(parameters={"temperature": 0.5}, method="splitting", extrapolate=True)
+
+
+@pytest.mark.slow  # splitting compiles its kernel: 10 s idle, ~25 s loaded
+@SPLITTING_KERNEL_NOT_STRICT
+def test_extrapolated_splitting_sweep(tmp_path):
+    sweep = Sweep(parameters={"temperature": 0.2, "dt": 0.02, "replicas": 50, "runs": 8},
+                  method="splitting", extrapolate=True, name="splitting")
+    jxe.run_sweep(sweep, str(tmp_path / "run"), progress=False, stream=io.StringIO())
+    (_, row), = jxe.load_results(str(tmp_path / "run")).iterrows()
+    record = json.loads((tmp_path / "run" / "points" / "point-00000.json").read_text())
+    coarse = record["summary"]["coarse_mfpt"]
+    assert row["mfpt_extrapolated"] == pytest.approx(row["mfpt"] ** 2 / coarse, rel=1e-9)
+    assert row["discretisation_bias"] == pytest.approx(coarse - row["mfpt"], rel=1e-9)
+    assert abs(row["extrapolated_deviation_in_standard_errors"]) <= 4
+    assert "coarse_run_probabilities" in jxe.load_escape_times(str(tmp_path / "run"), 0)

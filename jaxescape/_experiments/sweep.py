@@ -5,7 +5,8 @@ A sweep file is TOML::
     name = "barrier-sweep"       # optional; default: the file's name without .toml
     method = "direct"            # or "splitting" (adaptive multilevel splitting)
     extrapolate = true           # optional (default false): also run each point at 2·dt and
-                                 # report 2τ(dt) − τ(2dt), its SE and the dt run's bias
+                                 # report 2τ(dt) − τ(2dt), its SE and the dt run's bias (the
+                                 # same columns for splitting, from its estimates at dt, 2dt)
     output = "runs/barrier"      # optional; default: runs/NAME
 
     [parameters]                 # the values every point shares
@@ -185,9 +186,6 @@ class Sweep:
             raise ConfigError(f"name must be a non-empty string without {os.sep!r}, "
                               f"got {self.name!r}")
         object.__setattr__(self, "output", CHECKS["output"]("output", self.output))
-        if self.extrapolate and self.method != "direct":
-            raise ConfigError("extrapolate applies to method 'direct' only, but the sweep's "
-                              f"method is {self.method!r}")
         size = len(self.points) or _product_size(self.grid)
         if size > MAX_POINTS:
             raise ConfigError(f"a sweep may hold at most {MAX_POINTS} points, got {size}")

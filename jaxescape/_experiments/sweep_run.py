@@ -45,7 +45,10 @@ from .kramers import (
 )
 from .._dynamics.sde import AbstractDynamics
 from .._engine.driver import simulate
-from .._splitting import mean_escape_time_by_splitting
+from .._splitting import (
+    mean_escape_time_by_splitting,
+    mean_escape_time_by_splitting_extrapolated,
+)
 from .store import (
     ENVIRONMENT_FILE,
     SUMMARY_FILE,
@@ -220,11 +223,15 @@ def _simulate_splitting(plan: dict, key) -> tuple[dict, dict, list]:
         else:
             where = (past_saddle(plan["landscape"]), plan["landscape"].minimum())
             options = {"dt": point["dt"], "crossing_correction": point["crossing_correction"]}
-        estimate = mean_escape_time_by_splitting(
+        estimate = extrapolated = (
+            mean_escape_time_by_splitting_extrapolated if plan["extrapolate"]
+            else mean_escape_time_by_splitting)(
             plan["dynamics"], *where, key, num_replicas=point["replicas"],
             num_runs=point["runs"], max_steps=point["max_steps"], confidence=CONFIDENCE,
             **options,
         )
+        if plan["extrapolate"]:
+            estimate = extrapolated.result
     row = {"mfpt": estimate.mean_escape_time, "mfpt_standard_error": estimate.standard_error,
            "mfpt_estimator": "adaptive multilevel splitting",
            "splitting_probability": estimate.probability, "cost_particle_steps": estimate.cost,
@@ -239,6 +246,20 @@ def _simulate_splitting(plan: dict, key) -> tuple[dict, dict, list]:
               "num_iterations": np.asarray(estimate.num_iterations)}
     scalars = {name: value for name, value in estimate.flat().items()
                if name not in arrays and name != "seconds"}
+    if plan["extrapolate"]:  # τ(dt)²/τ(2dt): Richardson on log τ (`_splitting/extrapolation.py`)
+        coarse = extrapolated.coarse_result
+        value, error = extrapolated.mean_escape_time, extrapolated.standard_error
+        row.update(coarse_mfpt=coarse.mean_escape_time,
+                   coarse_mfpt_standard_error=coarse.standard_error,
+                   mfpt_extrapolated=value, mfpt_extrapolated_standard_error=error,
+                   discretisation_bias=coarse.mean_escape_time - estimate.mean_escape_time,
+                   discretisation_bias_standard_error=math.hypot(coarse.standard_error,
+                                                                 estimate.standard_error))
+        if plan["exact_mfpt"] is not None:
+            row["extrapolated_deviation_in_standard_errors"] = (value - plan["exact_mfpt"]) / error
+        row["cost_particle_steps"] += coarse.cost
+        arrays.update(coarse_run_probabilities=coarse.run_probabilities,
+                      coarse_num_iterations=np.asarray(coarse.num_iterations))
     return row | {"splitting": scalars}, arrays, [str(item.message) for item in caught]
 
 
