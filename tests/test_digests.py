@@ -18,7 +18,7 @@ import optax
 import pytest
 
 import jaxescape as jxe
-from helpers import OPTAX_ADAM_NOT_STRICT, SPLITTING_KERNEL_NOT_STRICT
+from helpers import OPTAX_ADAM_NOT_STRICT
 from jaxescape import theories
 
 
@@ -203,8 +203,7 @@ def _recorded_environment() -> bool:
     return (jax.__version__, jax.default_backend()) == RECORDED_WITH
 
 
-NOT_STRICT = {"sgd-adam": OPTAX_ADAM_NOT_STRICT, "splitting-sde": SPLITTING_KERNEL_NOT_STRICT,
-              "splitting-sgd": SPLITTING_KERNEL_NOT_STRICT}
+NOT_STRICT = {"sgd-adam": OPTAX_ADAM_NOT_STRICT}
 
 
 @pytest.mark.parametrize("name", [

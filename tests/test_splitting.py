@@ -17,11 +17,9 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from helpers import SPLITTING_KERNEL_NOT_STRICT, assert_within_se
+from helpers import assert_within_se
 from jaxescape import estimate_escape_time
 
-
-pytestmark = SPLITTING_KERNEL_NOT_STRICT
 
 DT = 0.01
 # One level grid for all default tests (the automatic one depends on the temperature and each

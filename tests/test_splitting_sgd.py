@@ -16,10 +16,7 @@ import optax
 import pytest
 
 import jaxescape as jxe
-from helpers import SPLITTING_KERNEL_NOT_STRICT
 from jaxescape import estimate_escape_time
-
-pytestmark = SPLITTING_KERNEL_NOT_STRICT
 
 
 LEARNING_RATE, BATCH_SIZE = 0.1, 10

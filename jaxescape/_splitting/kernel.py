@@ -120,7 +120,7 @@ def _step_function(config, num_levels, num_loops, max_steps, crossing_correction
         # Loop particles: an entrance is the first step at or above Σ after a visit to A.
         entrance = loop_mode & job.armed & (value >= sigma_level) & ~escaped & finite
         later = entrance & (job.entrances > 0)
-        entrances = job.entrances + entrance
+        entrances = job.entrances + entrance.astype(jnp.int32)
         loop_status = jnp.where(entrances > num_loops, LOOPS_DONE, RUNNING)
         status = jnp.where(loop_mode, loop_status, jnp.where(in_a, RETURNED, RUNNING))
         status = jnp.where(age >= max_steps, CENSORED, status)
@@ -134,7 +134,7 @@ def _step_function(config, num_levels, num_loops, max_steps, crossing_correction
             jnp.where(entrance, age, job.last_entrance),
             jnp.where(entrance & (job.entrances == 0), age, job.first_entrance),
             job.loop_sum + jnp.where(later, age - job.last_entrance, 0),
-            job.loop_count + later,
+            job.loop_count + later.astype(jnp.int32),
             jnp.where(entrance, y_new, job.entry_y),
         )
         return new, record, level
@@ -210,7 +210,7 @@ def _kill_and_clone(state, ready, select_keys, num_runs, num_replicas, num_kill,
         select_keys, state.iteration
     )
     pick = jnp.minimum(
-        jnp.floor(uniform * survivors[:, None]).astype(jnp.int32),
+        jnp.floor(uniform * survivors[:, None].astype(uniform.dtype)).astype(jnp.int32),
         jnp.maximum(survivors[:, None] - 1, 0),
     )
     parent_local = jax.vmap(lambda c, p: jnp.searchsorted(c, p + 1, side="left"))(
@@ -253,7 +253,8 @@ def _kill_and_clone(state, ready, select_keys, num_runs, num_replicas, num_kill,
         record_age=state.record_age.at[target, branch_row].set(branch_age, mode="drop"),
         record_segment=state.record_segment.at[target, branch_row].set(segment, mode="drop"),
         done=state.done | success | extinct | capped, extinct=state.extinct | extinct,
-        capped=state.capped | capped, iteration=state.iteration + cloning, histogram=histogram,
+        capped=state.capped | capped, iteration=state.iteration + cloning.astype(jnp.int32),
+        histogram=histogram,
     )
 
 
