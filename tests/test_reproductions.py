@@ -61,6 +61,10 @@ def test_smoke_reproduction(smoke_runs, name):
             assert_within_se(point["tau"], point["tau_se"], point["tau_exact"], num_se=4,
                              bias=TIME_BIAS_ALLOWANCE * point["tau_exact"],
                              message=f"{label} at x = {point['x']:.4g}")
+            # Extrapolated to dt → 0 (2τ_dt − τ_2dt at order 1): against exact, no allowance.
+            assert_within_se(point["tau_extrapolated"], point["tau_extrapolated_se"],
+                             point["tau_exact"], num_se=4,
+                             message=f"{label} extrapolated at x = {point['x']:.4g}")
 
 
 def test_mori_smoke_stationary_exponent(smoke_runs):
@@ -76,7 +80,7 @@ def test_mori_smoke_stationary_exponent(smoke_runs):
 
 
 def test_registry_and_size_validation(tmp_path):
-    assert set(REPRODUCTIONS) == {"xie", "mori", "meng", "wu", "sgd-vs-sde"}
+    assert set(REPRODUCTIONS) == {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy"}
     for function in REPRODUCTIONS.values():
         with pytest.raises(ValueError, match="size"):
             function(tmp_path, size="huge", progress=False)
