@@ -7,11 +7,10 @@ import jax
 import pytest
 
 import jaxescape as jxe
-from helpers import SPLITTING_KERNEL_NOT_STRICT, assert_within_se
+from helpers import assert_within_se
 
 
 @pytest.mark.slow  # 28 s on 2 shared cores
-@SPLITTING_KERNEL_NOT_STRICT
 def test_extrapolated_splitting_against_exact():
     landscape = jxe.TiltedDoubleWell(1.0, 4.0)
     dynamics = jxe.OverdampedLangevin(landscape, 1 / 6)  # ΔL/T = 6

@@ -15,7 +15,6 @@ import jaxescape as jxe
 # Internal machinery under test (not exported): the sweep's definition and canonical TOML.
 from jaxescape._experiments.config import ConfigError
 from jaxescape._experiments.sweep import Sweep, sweep_to_toml
-from helpers import SPLITTING_KERNEL_NOT_STRICT
 
 
 PARTICLES = 4000
@@ -73,7 +72,6 @@ def test_extrapolate_is_checked():
 
 
 @pytest.mark.slow  # splitting compiles its kernel: 10 s idle, ~25 s loaded
-@SPLITTING_KERNEL_NOT_STRICT
 def test_extrapolated_splitting_sweep(tmp_path):
     sweep = Sweep(parameters={"temperature": 0.2, "dt": 0.02, "replicas": 50, "runs": 8},
                   method="splitting", extrapolate=True, name="splitting")
