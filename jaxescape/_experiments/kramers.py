@@ -5,7 +5,9 @@ $dx = -L'(x)\,dt + \sqrt{2T}\,dW$ start at the minimum and run until they cross 
 `past_saddle(landscape)` (half the minimum–saddle distance beyond the barrier top). The simulated
 mean first-passage time is compared with the exact 1-D quadrature for the same dynamics and the
 same absorbing point (docs/THEORY.md §1.4; reflecting boundary far on the inner side) and with the
-Kramers asymptote for absorption beyond the saddle (§1.5).
+Kramers asymptote for absorption beyond the saddle (§1.5). With `config.extrapolate` (the
+default) every level also runs at 2·dt with the key `fold_in(key, 1)` and reports Richardson's
+extrapolation 2τ(dt) − τ(2dt) to dt → 0 (`extrapolation_statistics`).
 
 Results go into a run directory: `summary.json`, `escape_times.npz`, `escape_times.png` and the
 resolved `config.toml`, each written atomically.
