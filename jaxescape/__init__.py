@@ -23,7 +23,9 @@ from ._sgd import (
     meng_data as meng_data,
 )
 from ._sgd import (
+    GradientNoiseTailIndex as GradientNoiseTailIndex,
     TraceEstimate as TraceEstimate,
+    gradient_noise_tail_index as gradient_noise_tail_index,
     gradient_noise_trace as gradient_noise_trace,
     hessian_top_eigenpairs as hessian_top_eigenpairs,
     hessian_top_eigenvalues as hessian_top_eigenvalues,
@@ -34,6 +36,7 @@ from ._sgd import (
     SplitDataset as SplitDataset,
     load_mnist as load_mnist,
     load_sklearn_dataset as load_sklearn_dataset,
+    minibatch_gradient_noise as minibatch_gradient_noise,
 )
 from ._engine import (
     process_share as process_share,

@@ -29,7 +29,8 @@ class TailIndexEstimate(NamedTuple):
     num_blocks: int
 
 
-def tail_index(samples, block_size: int | None = None) -> TailIndexEstimate:
+def tail_index(samples, block_size: int | None = None, *,
+               columns: bool = False) -> TailIndexEstimate:
     r"""The tail index α of i.i.d. symmetric samples by the block-sum estimator (module docstring).
 
     The estimate of 1/α is the mean over blocks of $d_i = (\log|Y_i| - \frac{1}{K_1}\sum_{j \in
@@ -41,25 +42,35 @@ def tail_index(samples, block_size: int | None = None) -> TailIndexEstimate:
     - `samples`: the samples X_j, any shape (flattened in order: consecutive samples form a
       block, so pass them in the order drawn), finite and nonzero; at least 16.
     - `block_size`: K₁ >= 2; default ⌊√K⌋ (Şimşekli et al.'s choice).
+    - `columns`: samples of shape (K, m) are m series of K i.i.d. draws each, possibly
+      dependent on one another and of different scales (the coordinates of K independent
+      gradient-noise vectors): blocks run down each column, and each block's term is the mean
+      of d_i over the m columns, so the standard error over the K₂ blocks holds whatever the
+      columns' dependence.
 
     **Returns:** a `TailIndexEstimate`.
     """
-    samples = np.asarray(samples, np.float64).reshape(-1)
-    if samples.size < 16:
-        raise ValueError(f"samples must hold at least 16 values, got {samples.size}")
+    samples = np.asarray(samples, np.float64)
+    if columns and samples.ndim != 2:
+        raise ValueError(f"samples must have shape (K, m) with columns=True, got {samples.shape}")
+    samples = samples if columns else samples.reshape(-1, 1)
+    if samples.shape[0] < 16 or samples.size == 0:
+        raise ValueError(f"samples must hold at least 16 values (rows with columns=True), got "
+                         f"{samples.shape[0]}")
     if not np.all(np.isfinite(samples)) or np.any(samples == 0):
         raise ValueError("samples must be finite and nonzero (their logs are taken)")
+    length = samples.shape[0]
     if block_size is None:
-        block_size = math.isqrt(samples.size)
-    if not 2 <= block_size <= samples.size // 2:
+        block_size = math.isqrt(length)
+    if not 2 <= block_size <= length // 2:
         raise ValueError(
-            f"block_size must lie between 2 and {samples.size // 2} (two blocks at least), got "
+            f"block_size must lie between 2 and {length // 2} (two blocks at least), got "
             f"{block_size}"
         )
-    num_blocks = samples.size // block_size
-    blocks = samples[: num_blocks * block_size].reshape(num_blocks, block_size)
-    terms = (np.log(np.abs(blocks.sum(axis=1))) - np.log(np.abs(blocks)).mean(axis=1)
-             ) / math.log(block_size)
+    num_blocks = length // block_size
+    blocks = samples[: num_blocks * block_size].reshape(num_blocks, block_size, -1)
+    terms = ((np.log(np.abs(blocks.sum(axis=1))) - np.log(np.abs(blocks)).mean(axis=1)
+              ) / math.log(block_size)).mean(axis=1)
     inverse = float(terms.mean())
     inverse_se = float(terms.std(ddof=1) / math.sqrt(num_blocks))
     return TailIndexEstimate(1 / inverse, inverse_se / inverse**2, inverse, inverse_se,

@@ -1,7 +1,8 @@
 """SGD particles: real minibatch training runs as particles, and the SGD-specific theory.
 
 `curvature` (Hessian spectra, traces and gradient noise of parameter pytrees), `data` (data
-sets), `datasets` (real classification sets, offline), `models` (per-sample losses), `networks`
+sets), `datasets` (real classification sets, offline), `gradient_noise` (minibatch gradient
+noise draws and their tail index), `models` (per-sample losses), `networks`
 (any network as a model, per-particle metrics), `permutation` (counter-based per-epoch
 shuffles), `minibatch_sgd` (`MinibatchSGD`: one optax training run per particle, the SGD side
 of the particle protocol), `minibatch_noise` (the SDE with SGD's exact minibatch covariance),
@@ -30,6 +31,11 @@ from .datasets import (
     SplitDataset as SplitDataset,
     load_mnist as load_mnist,
     load_sklearn_dataset as load_sklearn_dataset,
+)
+from .gradient_noise import (
+    GradientNoiseTailIndex as GradientNoiseTailIndex,
+    gradient_noise_tail_index as gradient_noise_tail_index,
+    minibatch_gradient_noise as minibatch_gradient_noise,
 )
 from .minibatch_noise import MinibatchNoiseSDE as MinibatchNoiseSDE
 from .minibatch_sgd import MinibatchSGD as MinibatchSGD, particle_start as particle_start
