@@ -37,7 +37,7 @@ import optax
 
 from .config import ConfigError
 from .._criteria import AbstractEscapeCriterion, HalfSpace, LossAbove, OutsideBall, past_saddle
-from .._dynamics import OverdampedLangevin
+from .._dynamics import LevyLangevin, OverdampedLangevin
 from .._dynamics.noise_models import MengPowerLawNoise, MoriLossNoise, XieSGDNoise
 from .._landscapes import (
     AbstractLandscape,
@@ -100,7 +100,8 @@ MODELS = {"linear-regression": LinearRegression, "meng-double-well": _meng_model
 DATA = {"gaussian-regression": gaussian_regression_data, "interpolation": interpolation_data,
         "meng": meng_data}
 DYNAMICS = {"langevin": OverdampedLangevin, "xie": XieSGDNoise, "mori": MoriLossNoise,
-            "meng": MengPowerLawNoise, "minibatch-noise": MinibatchNoiseSDE, "sgd": MinibatchSGD}
+            "meng": MengPowerLawNoise, "minibatch-noise": MinibatchNoiseSDE, "sgd": MinibatchSGD,
+            "levy": LevyLangevin}
 CRITERIA = {"past-saddle": _past_saddle, "half-space": HalfSpace, "loss-above": _loss_above,
             "outside-ball": _outside_ball}
 REGISTRIES = {"landscape": LANDSCAPES, "model": MODELS, "data": DATA, "dynamics": DYNAMICS,
@@ -318,14 +319,17 @@ def _minimise(landscape, guess) -> jax.Array:
 def exact_reference(built: dict, point: dict) -> tuple[float | None, float | None]:
     """The exact quadrature MFPT and Kramers' time where they exist, else None.
 
-    Exact: a 1-D SDE leaving through a half-space (reflecting far on the inner side). Kramers:
-    overdamped Langevin on a landscape with a known saddle, through `past-saddle`.
+    Exact: a 1-D SDE leaving through a half-space (reflecting far on the inner side); the 1-D
+    α-stable chain (`levy`) leaving an `outside-ball` interval (`_levy_chain_reference`).
+    Kramers: overdamped Langevin on a landscape with a known saddle, through `past-saddle`.
     """
     from .._dynamics.sde import AbstractDynamics
     from .._theory.quadrature import kramers_time
     from .._theory.reference import exact_mfpt
 
     landscape, dynamics = built["landscape"], built["dynamics"]
+    if isinstance(dynamics, LevyLangevin):
+        return _levy_chain_reference(built, point), None
     criterion, start = built["criterion"], built["start"]
     if landscape.dim != 1 or not isinstance(dynamics, AbstractDynamics) \
             or not isinstance(criterion, HalfSpace):
@@ -350,3 +354,34 @@ def exact_reference(built: dict, point: dict) -> tuple[float | None, float | Non
         except NotImplementedError:
             kramers = None
     return exact, kramers
+
+
+def _levy_chain_reference(built: dict, point: dict) -> float | None:
+    """The exact mean exit time of the discretised 1-D α-stable chain at the point's dt
+    (`levy_chain_mean_exit_time`, a dense Nyström solve) from an `outside-ball` interval
+    (center ± radius), without a Gaussian part; None otherwise, or when its grid would exceed
+    4001 points (a small noise scale ε·dt^(1/α) against the interval)."""
+    from .._theory.levy import levy_chain_mean_exit_time
+
+    landscape, dynamics = built["landscape"], built["dynamics"]
+    criterion, start = built["criterion"], built["start"]
+    dt = point.get("dt") or dynamics.default_dt
+    if landscape.dim != 1 or dynamics.temperature is not None or dt is None \
+            or not isinstance(criterion, OutsideBall):
+        return None
+    center = float(np.asarray(criterion.center).reshape(-1)[0])
+    radius = float(criterion.radius)
+    gradient = jax.jit(jax.vmap(landscape.gradient))
+
+    def numpy_gradient(x):
+        x = np.asarray(x, np.float64)
+        values = gradient(jax.numpy.asarray(x.reshape(-1, 1), jax.numpy.zeros(()).dtype))
+        return np.asarray(values, np.float64).reshape(x.shape)
+
+    try:
+        return float(levy_chain_mean_exit_time(
+            numpy_gradient, float(dynamics.alpha), float(dynamics.epsilon), float(dt),
+            center - radius, center + radius, float(np.asarray(start).reshape(-1)[0]),
+            max_points=4001))
+    except ValueError:
+        return None
