@@ -52,7 +52,7 @@ def test_numeric_dt_is_unchanged_and_bad_auto_input_is_named():
     two = jxe.simulate(DYNAMICS, CRITERION, LANDSCAPE.minimum(), key, num_particles=64, dt=0.02,
                        max_steps=4000)
     np.testing.assert_array_equal(one.escape_step, two.escape_step)
-    with pytest.raises(ValueError, match="dt must be a number > 0 or 'auto'"):
+    with pytest.raises(TypeError, match="dt must be a number > 0 or 'auto'"):
         jxe.simulate(DYNAMICS, CRITERION, LANDSCAPE.minimum(), key, num_particles=8, dt="fast")
     with pytest.raises(ValueError, match="num_particles"):  # before any pilot runs
         jxe.simulate(DYNAMICS, CRITERION, LANDSCAPE.minimum(), key, num_particles=0, dt="auto")

@@ -11,10 +11,11 @@ May import: the core modules at the top of the package (`_particle`, `_criteria`
 through the protocol of `_particle.py`.
 """
 
-from .auto_dt import DtChoice as DtChoice, choose_dt as choose_dt
+from .auto_dt import DtChoice as DtChoice
 from .distributed import process_share as process_share, simulate_distributed as simulate_distributed
 from .driver import (
     EscapeResult as EscapeResult,
+    choose_dt as choose_dt,
     concatenate_results as concatenate_results,
     simulate as simulate,
     simulate_chunks as simulate_chunks,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _defaults
 from .._statistics import exponential_rate_mle, mean_escape_time
-from .validation import check_positive_integer, check_positive_number
+from .validation import check_positive_integer, check_positive_number, check_simulation_inputs
 
 AUTO = "auto"
 DEFAULT_TARGET = 0.005
@@ -78,13 +78,14 @@ def default_pilot_dt(dynamics, initial_position) -> float:
     return getattr(dynamics, "default_dt", None) or 0.01
 
 
-def choose_dt(dynamics, criteria, initial_position, key: jax.Array, *,
-              target: float = DEFAULT_TARGET, pilot_dt: float | None = None,
-              pilot_particles: int = DEFAULT_PILOT_PARTICLES, confidence_se: float = 2.0,
-              max_steps: int = _defaults.MAX_STEPS, **options) -> DtChoice:
+def choose_dt_with(run, dynamics, criteria, initial_position, key: jax.Array, *,
+                   target: float = DEFAULT_TARGET, pilot_dt: float | None = None,
+                   pilot_particles: int = DEFAULT_PILOT_PARTICLES, confidence_se: float = 2.0,
+                   max_steps: int = _defaults.MAX_STEPS, **options) -> DtChoice:
     r"""The largest dt = pilot_dt/2^k whose estimated relative bias of the MFPT is ≤ `target`.
 
-    Runs `simulate` twice with `pilot_particles` particles, at `pilot_dt` (key
+    Runs `run` (`simulate`, which `choose_dt` passes: this module sits below the driver)
+    twice with `pilot_particles` particles, at `pilot_dt` (key
     `fold_in(key, 2)`) and 2·pilot_dt (`fold_in(key, 3)`; `simulate_extrapolated` uses 0
     and 1, so a main run with `key` is independent of the pilots), and applies the rule of the
     module docstring. Cost: the pilots take about 1.5·pilot_particles·τ/pilot_dt
@@ -109,8 +110,6 @@ def choose_dt(dynamics, criteria, initial_position, key: jax.Array, *,
     **Returns:** a `DtChoice`. Raises `ValueError` for bad arguments, and when the pilots give
     no finite MFPT (every particle diverged or was censored without escapes).
     """
-    from .driver import simulate
-
     target = check_positive_number("target", target)
     if not target < 1:
         raise ValueError(f"target must be a number in (0, 1), got {target}")
@@ -127,7 +126,7 @@ def choose_dt(dynamics, criteria, initial_position, key: jax.Array, *,
     pilot_dt = check_positive_number("pilot_dt", pilot_dt)
     options.pop("num_particles", None)
     options.pop("progress", None)
-    runs = [simulate(dynamics, criteria, initial_position, jax.random.fold_in(key, 2 + index),
+    runs = [run(dynamics, criteria, initial_position, jax.random.fold_in(key, 2 + index),
                      num_particles=pilot_particles, dt=factor * pilot_dt,
                      max_steps=max(1, max_steps // factor), **options)
             for index, factor in enumerate((1, 2))]
@@ -155,22 +154,20 @@ def choose_dt(dynamics, criteria, initial_position, key: jax.Array, *,
     )
 
 
-def resolve_auto_dt(dt, dynamics, criteria, initial_position, key, *, num_particles,
+def resolve_auto_dt(run, dt, dynamics, criteria, initial_position, key, *, num_particles,
                     max_steps, **options) -> float:
     """`simulate`'s dt = "auto": every other input is checked first (no pilot runs for a bad
-    call), then `choose_dt` with its defaults picks dt."""
-    from .validation import check_simulation_inputs
-
+    call), then `choose_dt_with(run, ...)` with its defaults picks dt."""
     if dt != AUTO:
-        raise ValueError(f"dt must be a number > 0 or {AUTO!r}, got {dt!r}")
-    if not callable(getattr(dynamics, "drift", None)):
-        raise ValueError(f"dt={AUTO!r} needs SDE dynamics (a drift to refine), got "
-                         f"{type(dynamics).__name__}")
+        raise TypeError(f"dt must be a number > 0 or {AUTO!r}, got {dt!r}")
+    if type(dynamics).default_dt is not None:
+        raise ValueError(f"dt={AUTO!r} needs a process whose dt is a discretisation step (an "
+                         f"SDE), got {type(dynamics).__name__}, whose dt is only a time unit")
     check_simulation_inputs(
         dynamics, criteria, initial_position, num_particles=num_particles, dt=1.0,
         max_steps=max_steps, chunk_size=options["chunk_size"], num_slots=options["num_slots"],
         check_every=options["check_every"], first_particle=options["first_particle"])
     for name in ("num_slots", "check_every", "first_particle"):
         options.pop(name)
-    return choose_dt(dynamics, criteria, initial_position, key, max_steps=max_steps,
-                     **options).dt
+    return choose_dt_with(run, dynamics, criteria, initial_position, key, max_steps=max_steps,
+                          **options).dt

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .. import _defaults, _noise
 from .._particle import NOISE_KINDS, StepOptions
+from .auto_dt import DtChoice, choose_dt_with, resolve_auto_dt
 from .devices import check_devices, particle_mesh, run_wave
 from .result import EscapeResult, chunk_result, concatenate_results
 from .sizing import default_check_every, default_chunk_size, initial_pool_size
@@ -52,10 +53,8 @@ def simulate_chunks(
     """
     criteria = tuple(criteria) if isinstance(criteria, list | tuple) else (criteria,)
     if isinstance(dt, str):
-        from .auto_dt import resolve_auto_dt  # auto_dt runs pilots through `simulate`
-
         dt = resolve_auto_dt(
-            dt, dynamics, criteria, initial_position, key, num_particles=num_particles,
+            simulate, dt, dynamics, criteria, initial_position, key, num_particles=num_particles,
             max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
             check_every=check_every, first_particle=first_particle,
             crossing_correction=crossing_correction, devices=devices, noise=noise)
@@ -158,3 +157,10 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
 simulate.__signature__ = inspect.signature(simulate_chunks).replace(
     return_annotation=EscapeResult
 )
+
+
+def choose_dt(dynamics, criteria, initial_position, key: jax.Array, **options) -> DtChoice:
+    """The largest dt = pilot_dt/2^k whose estimated relative bias of the mean escape time is
+    at most `target`, from two pilot runs of `simulate` (`simulate(dt="auto")` calls it with
+    its defaults). The arguments and the rule: `auto_dt.choose_dt_with`."""
+    return choose_dt_with(simulate, dynamics, criteria, initial_position, key, **options)
