@@ -102,7 +102,8 @@ def test_simulations_through_the_accelerator_sizes_equal_the_cpu_path_bit_for_bi
 
     run_wave = driver_module.run_wave
     monkeypatch.setattr(driver_module, "run_wave", recording_run_wave)
-    # Memory-derived pool: a limit that holds 2^9 slots, below the chunk's sixteenth (2^10).
+    # Memory-derived pool: a limit that holds 2^9 slots, below the chunk's sixteenth; the
+    # driver's default chunk is memory-derived too (2^13 here: two chunks).
     accelerator(2**9 * sizing.slot_bytes(1) * 16)
     accelerated = run(num_particles)
     # Memory-derived chunks: the accelerator's default chunk under a limit that holds 2^12
@@ -110,13 +111,11 @@ def test_simulations_through_the_accelerator_sizes_equal_the_cpu_path_bit_for_bi
     accelerator(2**12 * 9 * 8)
     chunk = sizing.default_chunk_size(None, 1)
     chunked = run(num_particles, chunk_size=chunk)
-    # No memory figures: the 2^26 chunk (its pool cut to a sixteenth of the 2^14 particles),
-    # and the 2^22 pool given (the wave cuts it to the particle count).
+    # No memory figures: the 2^26 chunk, its 2^22 pool cut to a sixteenth of the 2^14 particles.
     accelerator(None)
     big_chunk = run(num_particles, chunk_size=sizing.default_chunk_size(None, 1))
-    full_pool = run(num_particles, num_slots=sizing.default_num_slots(None, 1))
     assert chunk == 2**12
-    assert pools == [(2**14, 2**9), *[(2**12, 2**7)] * 4, (2**14, 2**10), (2**14, 2**22)]
-    for other in (accelerated, chunked, big_chunk, full_pool):
+    assert pools == [*[(2**13, 2**9)] * 2, *[(2**12, 2**7)] * 4, (2**14, 2**10)]
+    for other in (accelerated, chunked, big_chunk):
         for ours, theirs in zip(other, cpu):
             np.testing.assert_array_equal(ours, theirs)
