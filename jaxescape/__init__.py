@@ -45,6 +45,7 @@ from ._engine import (
 from ._dynamics import (
     AbstractDynamics as AbstractDynamics,
     GeneralSDE as GeneralSDE,
+    LevyLangevin as LevyLangevin,
     OverdampedLangevin as OverdampedLangevin,
 )
 from ._landscapes import (
@@ -105,6 +106,11 @@ from ._sgd import (
     non_uniformity as non_uniformity,
     sharpness as sharpness,
     stability_bounds as stability_bounds,
+)
+from ._tail_index import (
+    TailIndexEstimate as TailIndexEstimate,
+    hill_tail_index as hill_tail_index,
+    tail_index as tail_index,
 )
 from ._statistics import (
     ExponentialityTest as ExponentialityTest,
