@@ -70,8 +70,8 @@ def simulate_chunks(
     if noise == "rademacher":
         warnings.warn(
             "noise='rademacher' is kept for measuring it, not for results: its first-passage "
-            "bias was 3.3x the Gaussian scheme's on one of the two measured problems "
-            "(benchmarks/README.md)", UserWarning, stacklevel=3,
+            "bias was several times the Gaussian scheme's on one of the two measured "
+            "problems (benchmarks/README.md §4)", UserWarning, stacklevel=3,
         )
     return _chunks(
         dynamics, criteria, initial_position, key, dt_array, float(dt_array), num_particles,
@@ -144,8 +144,8 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
       backend); the numbers do not depend on it.
     - `noise`: the SDE increments: "gaussian" (default), or "rademacher" (±1 with probability
       ½: weak order 1, Kloeden & Platen 1992 §14.1), kept for the benchmarks that measure it; it
-      warns, since its first-passage bias was 3.3x the Gaussian scheme's on one of the two
-      problems measured (benchmarks/README.md).
+      warns, since its first-passage bias was several times the Gaussian scheme's on one of
+      the two problems measured (benchmarks/README.md §4).
 
     **Returns:** an `EscapeResult` of NumPy arrays of length N. The same key gives the same
     numbers for any chunk_size, num_slots, check_every and device count.
