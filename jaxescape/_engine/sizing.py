@@ -4,8 +4,8 @@ On a CPU the pool is sized by the particle process to stay in cache
 (`AbstractParticleProcess.cpu_pool_size`); on accelerators it is large enough to fill the
 device (2^22 slots), less where the device's memory (`device.memory_stats()["bytes_limit"]`)
 would not hold it. A pool much larger than a sixteenth of the chunk would spend most of the run
-in the tail of the escape-time distribution, where few of its slots are busy
-(measured: benchmarks/README.md §2), so on accelerators the default chunk is sixteen pools, within the
+in the tail of the escape-time distribution, where few of its slots are busy (measured:
+benchmarks/README.md §2), so on accelerators the default chunk is sixteen pools, within the
 device's and the host's memory. None of these sizes changes a number: a particle's noise
 depends only on (key, particle, step).
 """
