@@ -174,13 +174,21 @@ def fake_splitting(calls):
     return estimate
 
 
+def test_run_method_splitting_extrapolates_as_the_direct_method_does():
+    from jaxescape._experiments.config import ExperimentConfig
+    from jaxescape._experiments.sweep import splitting_sweep
+
+    assert splitting_sweep(ExperimentConfig()).extrapolate
+    assert not splitting_sweep(ExperimentConfig(extrapolate=False)).extrapolate
+
+
 def test_run_method_splitting_writes_a_sweep_run(tmp_path, capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(sweep_run, "mean_escape_time_by_splitting", fake_splitting(calls))
     output = tmp_path / "splitting"
     assert main(["run", "--method", "splitting", "--temperatures", "0.4,0.25", "--dt", "0.02",
                  "--replicas", "40", "--runs", "4", "--output", str(output),
-                 "--no-progress"]) == 0
+                 "--no-progress", "--no-extrapolate"]) == 0
     assert "'splitting' (splitting): 2 points over temperature" in capsys.readouterr().out
     assert [(call["temperature"], call["dt"], call["replicas"], call["runs"])
             for call in calls] == [(pytest.approx(0.4), 0.02, 40, 4),

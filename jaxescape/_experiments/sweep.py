@@ -367,7 +367,8 @@ def sweep_to_toml(sweep: Sweep) -> str:
 
 def splitting_sweep(config: ExperimentConfig, *, replicas: int | None = None,
                     runs: int | None = None) -> Sweep:
-    """The sweep of `jaxescape run --method splitting`: one point per temperature of `config`."""
+    """The sweep of `jaxescape run --method splitting`: one point per temperature of `config`,
+    extrapolated to dt → 0 when the config says so (as the direct method is)."""
     keys = [key for key in _SHARED if key != "temperature"]
     keys += [key for key, landscape in _ONLY_FOR_LANDSCAPE.items()
              if landscape == config.landscape]
@@ -375,7 +376,8 @@ def splitting_sweep(config: ExperimentConfig, *, replicas: int | None = None,
     parameters.update({key: value for key, value in (("replicas", replicas), ("runs", runs))
                        if value is not None})
     points = [{"temperature": temperature} for temperature in config.temperatures]
-    return Sweep(parameters=parameters, points=points, method="splitting", name="splitting")
+    return Sweep(parameters=parameters, points=points, method="splitting", name="splitting",
+                 extrapolate=config.extrapolate)
 
 
 def describe_point(point: dict, swept) -> str:
