@@ -115,6 +115,7 @@ from ._tail_index import (
 from ._statistics import (
     ExponentialityTest as ExponentialityTest,
     MeanEstimate as MeanEstimate,
+    RichardsonEstimate as RichardsonEstimate,
     RateEstimate as RateEstimate,
     SurvivalCurve as SurvivalCurve,
     escape_time_histogram as escape_time_histogram,
@@ -122,6 +123,7 @@ from ._statistics import (
     exponentiality_test as exponentiality_test,
     kaplan_meier as kaplan_meier,
     mean_escape_time as mean_escape_time,
+    richardson_extrapolation as richardson_extrapolation,
 )
 from ._dynamics import euler_maruyama_step as euler_maruyama_step
 from ._experiments.sweep import Sweep as Sweep, load_sweep as load_sweep

@@ -1,5 +1,8 @@
 """The defaults shared by the Python API, the command line and TOML files: one source each."""
 
+import functools
+
+
 # Steps after which a particle still inside is censored.
 MAX_STEPS = 10**7
 # Particles per compiled chunk of `simulate`.

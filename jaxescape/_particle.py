@@ -124,8 +124,8 @@ class AbstractParticleProcess(eqx.Module):
         return None
 
     def cpu_pool_size(self, dim: int) -> int:
-        """Working slots on a CPU: about 2^16 coordinates (measured: benchmarks/README.md §2)."""
-        return max(2**10, 2**16 // previous_power_of_two(dim))
+        """Working slots on a CPU: about 2^16 coordinates (`coordinate_pool_size`)."""
+        return coordinate_pool_size(dim)
 
 
 def credit_crossing(outside: list, probabilities: list | None, uniform) -> list:
@@ -155,6 +155,12 @@ def all_finite(state) -> jax.Array:
 def keep_running(running, new_state, state):
     """The new state for a running particle, the old one otherwise."""
     return jax.tree.map(lambda new, old: jnp.where(running, new, old), new_state, state)
+
+
+def coordinate_pool_size(dim: int) -> int:
+    """About 2^16 coordinates' worth of slots (at least 2^10): the CPU pool of a process whose
+    state is its position (measured: benchmarks/README.md §2)."""
+    return max(2**10, 2**16 // previous_power_of_two(dim))
 
 
 def previous_power_of_two(n: int) -> int:

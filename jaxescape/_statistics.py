@@ -62,6 +62,30 @@ def _validate(times: np.ndarray, censored: np.ndarray | None) -> tuple[np.ndarra
     return times, censored.astype(bool, copy=False)
 
 
+class RichardsonEstimate(NamedTuple):
+    """An estimate extrapolated to dt → 0 and the dt run's estimated bias, with their SEs."""
+
+    value: float
+    standard_error: float
+    bias: float
+    bias_standard_error: float
+
+
+def richardson_extrapolation(fine, fine_standard_error, coarse,
+                             coarse_standard_error) -> RichardsonEstimate:
+    r"""Richardson's extrapolation to dt → 0 of an estimate with a bias linear in dt (Talay &
+    Tubaro 1990), from independent runs at dt (`fine`) and 2dt (`coarse`).
+
+    $\hat	heta_0 = 2	heta(dt) - 	heta(2dt)$ with standard error $\sqrt{4SE_1^2 + SE_2^2}$,
+    and the dt run's bias $	heta(2dt) - 	heta(dt)$ with standard error
+    $\sqrt{SE_1^2 + SE_2^2}$ (docs/THEORY.md §9.6).
+    """
+    return RichardsonEstimate(
+        2 * fine - coarse, math.sqrt(4 * fine_standard_error**2 + coarse_standard_error**2),
+        coarse - fine, math.hypot(fine_standard_error, coarse_standard_error),
+    )
+
+
 def mean_escape_time(
     times: np.ndarray, censored: np.ndarray | None = None
 ) -> MeanEstimate:

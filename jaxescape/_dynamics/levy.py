@@ -31,12 +31,9 @@ import numpy as np
 import scipy.linalg
 
 from .. import _noise
+from .._arrays import float_array
 from .._landscapes import AbstractLandscape
 from .._particle import AbstractParticleProcess, StepOptions, all_finite
-
-
-def _array(value):
-    return jnp.asarray(value, dtype=jnp.result_type(float))
 
 
 def _concrete(value):
@@ -63,10 +60,10 @@ class LevyLangevin(AbstractParticleProcess):
     """
 
     landscape: AbstractLandscape
-    alpha: jax.Array = eqx.field(converter=_array)
-    epsilon: jax.Array = eqx.field(converter=_array)
+    alpha: jax.Array = eqx.field(converter=float_array)
+    epsilon: jax.Array = eqx.field(converter=float_array)
     temperature: jax.Array | None = eqx.field(default=None, converter=lambda t: t if t is None
-                                              else _array(t))
+                                              else float_array(t))
     isotropic: bool = eqx.field(static=True, default=False)
 
     def check_parameters(self) -> None:

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from .. import _defaults
-from .._statistics import exponential_rate_mle, mean_escape_time
+from .._statistics import exponential_rate_mle, mean_escape_time, richardson_extrapolation
 from .driver import simulate
 from .result import EscapeResult
 
@@ -116,9 +116,9 @@ def simulate_extrapolated(dynamics, criteria, initial_position, key: jax.Array, 
 
     fine, coarse = run(1), run(2)
     (mean, error), (coarse_mean, coarse_error) = _mean(fine), _mean(coarse)
-    (rate, rate_error), (coarse_rate, coarse_rate_error) = _rate(fine), _rate(coarse)
-    bias = coarse_mean - mean
-    bias_error = math.hypot(error, coarse_error)
+    extrapolated = richardson_extrapolation(mean, error, coarse_mean, coarse_error)
+    rate = richardson_extrapolation(*_rate(fine), *_rate(coarse))
+    bias, bias_error = extrapolated.bias, extrapolated.bias_standard_error
     if abs(bias) > warn_above * bias_error:
         warnings.warn(
             f"the dt = {dt:g} run's estimated discretisation bias {bias:.4g} ± {bias_error:.2g} "
@@ -138,13 +138,13 @@ def simulate_extrapolated(dynamics, criteria, initial_position, key: jax.Array, 
                 UserWarning, stacklevel=2,
             )
     return ExtrapolatedEscape(
-        mean_escape_time=mean - bias,
-        standard_error=math.sqrt(4 * error**2 + coarse_error**2),
+        mean_escape_time=extrapolated.value,
+        standard_error=extrapolated.standard_error,
         bias=bias,
         bias_standard_error=bias_error,
-        rate=2 * rate - coarse_rate,
-        rate_standard_error=math.sqrt(4 * rate_error**2 + coarse_rate_error**2),
-        rate_bias=coarse_rate - rate,
+        rate=rate.value,
+        rate_standard_error=rate.standard_error,
+        rate_bias=rate.bias,
         result=fine,
         coarse_result=coarse,
         dt=dt,

@@ -13,7 +13,7 @@ depends only on (key, particle, step).
 import jax
 
 from .. import _defaults
-from .._particle import next_power_of_two, previous_power_of_two
+from .._particle import coordinate_pool_size, next_power_of_two, previous_power_of_two
 
 
 ACCELERATOR_SLOTS = 2**22
@@ -65,7 +65,7 @@ def default_num_slots(process=None, dim: int = 1, itemsize: int = 4) -> int:
     if backend() != "cpu":
         return accelerator_num_slots(dim, itemsize)
     if process is None:
-        return max(2**10, 2**16 // (1 << max(0, int(dim).bit_length() - 1)))
+        return coordinate_pool_size(dim)
     return process.cpu_pool_size(dim)
 
 

@@ -39,7 +39,12 @@ from .plots import LevelData, plot_escape_times
 from .._theory.reference import exact_mfpt
 from .._engine.driver import simulate
 from .._engine.extrapolation import simulate_extrapolated
-from .._statistics import exponential_rate_mle, exponentiality_test, mean_escape_time
+from .._statistics import (
+    exponential_rate_mle,
+    exponentiality_test,
+    mean_escape_time,
+    richardson_extrapolation,
+)
 from .._theory.quadrature import kramers_time
 
 
@@ -234,13 +239,15 @@ def extrapolation_statistics(statistics: dict, coarse_statistics: dict, exact=No
                              "discretisation_bias", "discretisation_bias_standard_error"))
     if fine is None or coarse is None:
         return columns
-    error = math.sqrt(4 * fine_error**2 + coarse_error**2)
-    columns.update(mfpt_extrapolated=2 * fine - coarse, mfpt_extrapolated_standard_error=error,
-                   discretisation_bias=coarse - fine,
-                   discretisation_bias_standard_error=math.hypot(fine_error, coarse_error))
+    estimate = richardson_extrapolation(fine, fine_error, coarse, coarse_error)
+    columns.update(mfpt_extrapolated=estimate.value,
+                   mfpt_extrapolated_standard_error=estimate.standard_error,
+                   discretisation_bias=estimate.bias,
+                   discretisation_bias_standard_error=estimate.bias_standard_error)
     if exact is not None:
+        error = estimate.standard_error
         columns["extrapolated_deviation_in_standard_errors"] = (
-            (2 * fine - coarse - exact) / error if error > 0 else math.nan)
+            (estimate.value - exact) / error if error > 0 else math.nan)
     return columns
 
 

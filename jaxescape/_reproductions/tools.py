@@ -28,6 +28,7 @@ from .._theory.closed_forms import laplace_log_escape_time
 from .._theory.reference import numpy_coefficients
 from .._engine.driver import simulate
 from .._theory.quadrature import log_mfpt_quadrature
+from .._particle import next_power_of_two
 
 
 SIZES = ("smoke", "default", "large")
@@ -41,7 +42,7 @@ def pool_slots(num_particles: int) -> int:
     """About N/8 working slots: keeps the pool busy until the exponential tail (CPU-friendly)."""
     target = max(32, num_particles // 8)
     limit = 4096 if jax.default_backend() == "cpu" else 2**20
-    return min(limit, 1 << (target - 1).bit_length())
+    return min(limit, next_power_of_two(target))
 
 
 def mean_time(result):
