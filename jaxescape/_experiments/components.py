@@ -64,9 +64,11 @@ from .._sgd import (
 )
 
 
-COMPONENTS = ("landscape", "model", "data", "optimizer", "dynamics", "criterion", "start")
+COMPONENTS = ("landscape", "model", "data", "optimizer", "dynamics", "criterion", "start",
+              "measurement")
 # Parts passed to a component's builder where its signature names them (never options).
-INJECTED = ("landscape", "model", "data", "key", "start", "optimizer", "optimizer_options")
+INJECTED = ("landscape", "model", "data", "key", "start", "optimizer", "optimizer_options",
+            "progress")
 
 
 def _meng_model(data: Dataset, shift=None, barrier=None) -> MengDoubleWell:
@@ -104,8 +106,11 @@ DYNAMICS = {"langevin": OverdampedLangevin, "xie": XieSGDNoise, "mori": MoriLoss
             "levy": LevyLangevin}
 CRITERIA = {"past-saddle": _past_saddle, "half-space": HalfSpace, "loss-above": _loss_above,
             "outside-ball": _outside_ball}
+# Measurements (method "measure"): functions of a point's key and options returning named
+# scalars and arrays (`measurements.py`); none is built in, they are named by import path.
+MEASUREMENTS = {}
 REGISTRIES = {"landscape": LANDSCAPES, "model": MODELS, "data": DATA, "dynamics": DYNAMICS,
-              "criterion": CRITERIA}
+              "criterion": CRITERIA, "measurement": MEASUREMENTS}
 DEFAULTS = {"dynamics": "langevin", "criterion": "past-saddle", "start": "minimum"}
 # Dynamics built from a model and a data set (their landscape is the training loss).
 _TRAINING = ("minibatch-noise", "sgd")
@@ -128,21 +133,33 @@ def resolve(component: str, name):
     if ":" not in name:
         close = difflib.get_close_matches(name, list(registry), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown {component} {name!r}; {hint}built-in: "
-                          f"{', '.join(registry)}, or an import path 'package.module:attribute'")
-    module_name, _, attribute = name.partition(":")
+        builtin = f"built-in: {', '.join(registry)}, or " if registry else ""
+        raise ConfigError(f"unknown {component} {name!r}; {hint}{builtin}an import path "
+                          "'package.module:attribute'")
+    return import_callable(component, name)
+
+
+def import_callable(field: str, path: str):
+    """The class or function an import path `package.module:attribute` names; `ConfigError`
+    naming `field` when it cannot be imported or is not callable."""
+    module_name, separator, attribute = path.partition(":") if isinstance(path, str) \
+        else ("", "", "")
+    if not separator or not module_name or not attribute:
+        raise ConfigError(f"{field} must be an import path 'package.module:attribute', got "
+                          f"{path!r}")
     try:
         target = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError, ValueError) as error:
-        raise ConfigError(f"{component} {name!r} cannot be imported: {error}") from None
+        raise ConfigError(f"{field} {path!r} cannot be imported: {error}") from None
     if not callable(target):
-        raise ConfigError(f"{component} {name!r} is not a class or function")
+        raise ConfigError(f"{field} {path!r} is not a class or function")
     return target
 
 
-def _parameters(target) -> dict:
+def signature_parameters(target) -> dict:
+    """The parameters of a class or function by name (empty when it has no signature)."""
     try:
         return dict(inspect.signature(target).parameters)
     except (TypeError, ValueError):  # no signature: accept any option
@@ -152,14 +169,14 @@ def _parameters(target) -> dict:
 def check_options(component: str, name, options: dict, source: str) -> None:
     """Option names against the component's signature: unknown and missing ones are named."""
     target = resolve(component, name)
-    parameters = _parameters(target)
+    parameters = signature_parameters(target)
     if component == "optimizer":
         parameters.pop("learning_rate", None)
     accepts_any = any(item.kind is inspect.Parameter.VAR_KEYWORD for item in parameters.values())
     valid = [key for key, item in parameters.items() if key not in INJECTED
              and item.kind not in (inspect.Parameter.VAR_POSITIONAL,
                                    inspect.Parameter.VAR_KEYWORD)]
-    if "key" in parameters:
+    if "key" in parameters and component != "measurement":  # a measurement gets the point's key
         valid.append("seed")
     for option in options:
         if option not in valid and not accepts_any and parameters:
@@ -204,7 +221,7 @@ def _argument(value):
 def _call(component: str, name, options: dict, parts: dict):
     """Calls the component's builder with its options and the parts its signature names."""
     target = resolve(component, name)
-    parameters = _parameters(target)
+    parameters = signature_parameters(target)
     arguments = {key: _argument(value) for key, value in options.items() if key != "seed"}
     if "key" in parameters:
         arguments["key"] = jax.random.key(int(options.get("seed", 0)))

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from .plots import LevelData, plot_escape_times
 from .._statistics import exponential_rate_mle
+from .analysis import run_analysis
 from .fits import fit_figure, fits_markdown, run_fits
 from .results import read_records, results_frame
 from .store import ENVIRONMENT_FILE, RunStore, point_file
@@ -198,6 +199,18 @@ def _markdown(sweep, records, fits, environment, figures, swept) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _analysis(store, sweep, records, environment) -> tuple[dict, list[str]]:
+    """The analysis step's files once every point is stored, and the report's lines on it."""
+    name = sweep.analysis["name"]
+    total = len(sweep.expand())
+    if len(records) < total:
+        return {}, ["", "## Analysis", "", f"`{name}` runs once all {total} points are stored "
+                    f"({len(records)} now)."]
+    files = run_analysis(store, sweep, records, environment)
+    return files, ["", "## Analysis", "", f"`{name}` wrote: "
+                   + ", ".join(f"[{file}]({file})" for file in files) + "."]
+
+
 def write_report(directory) -> str:
     """Rebuilds the figures and `report.md` of a sweep run directory; returns the Markdown.
 
@@ -226,14 +239,19 @@ def _write_report(store: RunStore) -> str:
         figures.update({f"figures/fit_{outcome['fit']['name']}.png": fit_figure(outcome)
                         for outcome in declared if outcome["result"] is not None})
     text = _markdown(sweep, records, fits, environment, list(figures), swept)
-    if declared:
+    extra = fits_markdown(declared) if declared else []
+    analysed = {}
+    if sweep.analysis is not None:
+        analysed, lines = _analysis(store, sweep, records, environment)
+        extra += lines
+    if extra:
         head, _, tail = text.partition("\n## Figures\n")
-        text = head.rstrip("\n") + "\n" + "\n".join(fits_markdown(declared)) + "\n" \
+        text = head.rstrip("\n") + "\n" + "\n".join(extra) + "\n" \
             + (f"\n## Figures\n{tail}" if tail else "")
     for name in store.files:
         if name.startswith("figures/") and name not in figures:
             store.forget(name)  # a figure of a partial report that the whole one lacks
-    for name, data in figures.items():
+    for name, data in {**figures, **analysed}.items():
         store.write(name, data)
     store.write(REPORT_FILE, text.encode())
     store.commit()

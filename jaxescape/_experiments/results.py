@@ -87,7 +87,8 @@ def load_results(directory):
     `splitting_probability`, `cost_particle_steps` and `wall_time_s`, and for a sweep with
     `extrapolate = true` `mfpt_extrapolated` = 2τ(dt) − τ(2dt) ±
     `mfpt_extrapolated_standard_error`, its deviation from the exact value in standard errors and
-    the dt run's estimated bias `discretisation_bias` ± its SE. Missing values are NaN
+    the dt run's estimated bias `discretisation_bias` ± its SE, and last the scalars of
+    measure points (method "measure", `measurements.py`). Missing values are NaN
     (e.g. the counts of splitting points). `DataFrame.attrs` holds `name`, `method`, `swept` (the
     swept parameters) and `total_points`.
 
@@ -105,12 +106,22 @@ def load_results(directory):
     return results_frame(sweep, records)
 
 
+def measured_names(records: list[dict]) -> list[str]:
+    """The names of the scalars that measure points stored, in first-seen order."""
+    return list(dict.fromkeys(name for record in records
+                              for name in record["summary"].get("measured", {})))
+
+
 def results_frame(sweep, records: list[dict]):
     """The `load_results` table of a sweep's records."""
     import pandas as pd
 
     swept = sweep.swept()
-    parameters = list(dict.fromkeys([*swept, *sweep.expand()[0]]))
+    # A point's own `method` is the result column `method`.
+    parameters = [key for key in dict.fromkeys([*swept, *sweep.expand()[0]])
+                  if key not in RESULT_NAMES]
+    measured = [name for name in measured_names(records)
+                if name not in parameters and name not in RESULT_NAMES and name != "index"]
     rows = []
     for record in records:
         summary = record["summary"]
@@ -118,8 +129,9 @@ def results_frame(sweep, records: list[dict]):
                   "wall_time_s": record.get("timing", {}).get("wall_time_s")}
         rows.append({"index": record["index"],
                      **{key: record["point"].get(key) for key in parameters},
-                     **{name: values.get(name) for name in RESULT_NAMES}})
-    columns = ["index", *parameters, *RESULT_NAMES]
+                     **{name: values.get(name) for name in RESULT_NAMES},
+                     **{name: summary.get("measured", {}).get(name) for name in measured}})
+    columns = ["index", *parameters, *RESULT_NAMES, *measured]
     frame = pd.DataFrame(rows, columns=columns)
     numeric = [name for name in RESULT_NAMES if name not in ("method", "mfpt_estimator")]
     frame[numeric] = frame[numeric].astype(np.float64)
@@ -133,7 +145,8 @@ def load_escape_times(directory, point) -> dict[str, np.ndarray]:
 
     A direct point gives `escape_time` (= `escape_step` · `dt`; the censoring time for censored
     particles), `escape_step`, `censored`, `diverged` (boolean per particle) and `dt`; a
-    splitting point gives its runs' `run_probabilities` and `num_iterations`.
+    splitting point gives its runs' `run_probabilities` and `num_iterations`; a measure point
+    gives the arrays its measurement returned.
 
     **Arguments:**
 

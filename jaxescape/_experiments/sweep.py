@@ -26,9 +26,15 @@ A point can also be any run the library can do, declared by components (`compone
 `landscape`, `dynamics` (default "langevin"), `model`, `data` and `optimizer` (real SGD),
 `criterion` (default "past-saddle") and `start` (default "minimum"), each a name or a table
 `{name = ..., option = ...}` flattened into the keys `component` and `component.option`, with
-`dt`, `max_steps`, `seed`, `crossing_correction`, `particles` (or `replicas`, `runs`). Such a
-sweep (one that names a component other than a Kramers landscape, or an option) is *general*:
-the Kramers keys (`temperature`, `barrier`, ...) are then options of the components.
+`dt`, `max_steps`, `seed`, `crossing_correction`, `particles` (or `replicas`, `runs`), a free
+`label`, and the point's own `method`. Such a sweep (one that names a component other than a
+Kramers landscape, an option, a label or a method) is *general*: the Kramers keys
+(`temperature`, `barrier`, ...) are then options of the components.
+
+A point with method "measure" calls a `measurement` function (`measurements.py`) instead of
+simulating escapes; `analysis = "package.module:function"` names the sweep's analysis step, run
+by the report once every point is stored (`analysis.py`). A reproduction is such a sweep:
+`jaxescape reproduce NAME --spec` prints it.
 """
 
 import dataclasses
@@ -52,7 +58,7 @@ from .config import (
 )
 
 
-METHODS = ("direct", "splitting")
+METHODS = ("direct", "splitting", "measure")
 MAX_POINTS = 10_000
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ExperimentConfig)}
 _SHARED = ("landscape", "temperature", "dt", "max_steps", "seed", "crossing_correction")
@@ -60,19 +66,55 @@ _ONLY_FOR_LANDSCAPE = {"barrier": "double-well", "curvature": "double-well",
                        "asymmetry": "double-well", "sharpness": "styblinski-tang",
                        "loss_scale": "styblinski-tang"}
 _ONLY_FOR_METHOD = {"particles": "direct", "replicas": "splitting", "runs": "splitting"}
-POINT_KEYS = (*_SHARED, *_ONLY_FOR_LANDSCAPE, *_ONLY_FOR_METHOD)
-TOP_KEYS = ("name", "method", "extrapolate", "output", "parameters", "grid", "points", "fits")
+# Keys of points declared by components only: a point's own method, and a free label.
+_GENERAL_ONLY = ("method", "label")
+POINT_KEYS = (*_SHARED, *_ONLY_FOR_LANDSCAPE, *_ONLY_FOR_METHOD, *_GENERAL_ONLY)
+TOP_KEYS = ("name", "method", "extrapolate", "output", "parameters", "grid", "points", "fits",
+            "analysis")
 _POINT_CHECKS = {
     **{key: CHECKS[key] for key in POINT_KEYS if key in CHECKS},
     "temperature": check_positive,
     "replicas": lambda name, value: check_integer(name, value, lower=2, upper=2**16),
     "runs": lambda name, value: check_integer(name, value, lower=2, upper=4096),
+    "method": lambda name, value: _check_method(name, value),
+    "label": lambda name, value: _check_label(name, value),
 }
 _POINT_DEFAULTS = {**{key: _DEFAULTS[key] for key in POINT_KEYS if key in _DEFAULTS},
                    "replicas": _defaults.NUM_REPLICAS, "runs": _defaults.NUM_RUNS}
 
 
 _GENERAL_SHARED = ("dt", "max_steps", "seed", "crossing_correction")
+# The order of a general point's non-component keys.
+_GENERAL_ORDER = (*_GENERAL_SHARED, "particles", "replicas", "runs", *_GENERAL_ONLY)
+
+
+def _check_method(name: str, value) -> str:
+    if value not in METHODS:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, METHODS))}, got {value!r}")
+    return value
+
+
+def _check_label(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def _check_analysis(value) -> Mapping | None:
+    """`analysis`: None, an import path, or a table `{name = path, option = value, ...}`
+    whose options are keywords of the function (checked against its signature)."""
+    if value is None:
+        return None
+    table = dict(value) if isinstance(value, Mapping) else {"name": value}
+    path = table.pop("name", None)
+    function = components.import_callable("analysis", path)
+    parameters = components.signature_parameters(function)
+    for option, item in table.items():
+        if parameters and option not in list(parameters)[1:]:
+            raise ConfigError(f"analysis {path!r} has no option {option!r}; options: "
+                              f"{', '.join(list(parameters)[1:]) or 'none'}")
+        components.check_value(f"analysis.{option}", item)
+    return {"name": path, **table}
 _KRAMERS_ONLY = ("temperature", *_ONLY_FOR_LANDSCAPE)
 
 
@@ -149,10 +191,15 @@ class Sweep:
     - `grid`: point key -> tuple of values; the points are every combination (first key
       slowest).
     - `points`: an explicit list of point tables instead of a grid (each crossed with nothing).
-    - `method`: "direct" (`simulate`) or "splitting" (`mean_escape_time_by_splitting`).
+    - `method`: "direct" (`simulate`), "splitting" (`mean_escape_time_by_splitting`) or
+      "measure" (each point calls its `measurement` function, `measurements.py`). A point
+      declared by components may set its own `method`.
     - `name`: the sweep's name (default run directory runs/NAME).
     - `output`: the run directory (None: runs/NAME).
     - `fits`: declared fits with predicted slopes, the sweep's analysis step (`fits.py`).
+    - `analysis`: an import path `package.module:function` (or a table with `name` and the
+      function's options) run by the report once every point is stored; it returns files
+      (`analysis.py`). The reproductions are sweeps with an analysis.
     - `extrapolate`: also run every point at 2·dt (key `fold_in(key, 1)`; the dt run is
       unchanged) and store Richardson's extrapolation 2τ(dt) − τ(2dt) to dt → 0 with its
       standard error and the dt run's estimated bias τ(2dt) − τ(dt) (cost ≈ 1.5×).
@@ -166,8 +213,10 @@ class Sweep:
     output: str | None = None
     extrapolate: bool = False
     fits: tuple = ()
+    analysis: Mapping | str | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "analysis", _check_analysis(self.analysis))
         object.__setattr__(self, "extrapolate", CHECKS["extrapolate"]("extrapolate",
                                                                       self.extrapolate))
         object.__setattr__(self, "parameters", _check_values(self.parameters, "parameters"))
@@ -207,21 +256,30 @@ class Sweep:
         keys = {*self.parameters, *self.grid, *(key for point in self.points for key in point)}
         values = [self.parameters.get("landscape"), *self.grid.get("landscape", ()),
                   *(point.get("landscape") for point in self.points)]
-        return any(_is_component_key(key) and key != "landscape" for key in keys) or any(
-            value is not None and value not in LANDSCAPES for value in values)
+        return self.method == "measure" or any(
+            (_is_component_key(key) and key != "landscape") or key in _GENERAL_ONLY
+            for key in keys) or any(value is not None and value not in LANDSCAPES
+                                    for value in values)
 
     def _check_general(self) -> None:
-        for index in range(len(self.points) or 1):
-            for key in self._given(index):
+        for index, varying in enumerate(self._varying()):
+            given = {*self.parameters, *varying}
+            method = {**self.parameters, **varying}.get("method", self.method)
+            for key in given:
                 if key in _KRAMERS_ONLY:
                     raise ConfigError(
                         f"{key} belongs to the Kramers sweep (landscape 'double-well' or "
                         "'styblinski-tang' with white noise); a sweep with components sets it "
                         f"as an option, e.g. dynamics.temperature or landscape.barrier_height")
                 wanted = _ONLY_FOR_METHOD.get(key)
-                if wanted is not None and wanted != self.method:
-                    raise ConfigError(f"{key} applies to method {wanted!r} only, but the "
-                                      f"sweep's method is {self.method!r}")
+                if wanted is not None and wanted != method:
+                    raise ConfigError(f"point {index}: {key} applies to method {wanted!r} "
+                                      f"only, but the point's method is {method!r}")
+            if (method == "measure") != ("measurement" in given):
+                raise ConfigError(f"point {index}: " + (
+                    "method 'measure' needs a measurement = 'package.module:function'"
+                    if method == "measure" else
+                    f"a measurement belongs to method 'measure', not {method!r}"))
         for index, point in enumerate(self.expand()):
             for component in components.COMPONENTS:
                 name = point.get(component)
@@ -230,6 +288,8 @@ class Sweep:
                     continue
                 components.check_options(component, name, components.options_of(
                     point, component), f"point {index}")
+            if (point.get("method") or self.method) == "measure":
+                continue
             if point.get("landscape") is None and point.get("model") is None:
                 raise ConfigError(f"point {index}: landscape is required (or model and data "
                                   "for dynamics 'sgd' and 'minibatch-noise')")
@@ -242,14 +302,17 @@ class Sweep:
         varying = self.points[index] if self.points else self.grid
         return set(self.parameters) | set(varying)
 
+    def _varying(self) -> list[dict]:
+        """Each point's own values: a `points` table, or a combination of the grid."""
+        if self.points:
+            return [dict(point) for point in self.points]
+        keys = list(self.grid)
+        return [dict(zip(keys, values))
+                for values in itertools.product(*(self.grid[key] for key in keys))]
+
     def expand(self) -> list[dict]:
         """Every point with every key resolved (defaults filled in), in a fixed order."""
-        if self.points:
-            varying = [dict(point) for point in self.points]
-        else:
-            keys = list(self.grid)
-            varying = [dict(zip(keys, values))
-                       for values in itertools.product(*(self.grid[key] for key in keys))]
+        varying = self._varying()
         if self.general:
             return self._expand_general(varying)
         keys = _SHARED + tuple(_ONLY_FOR_LANDSCAPE)
@@ -260,18 +323,24 @@ class Sweep:
     def _expand_general(self, varying: list[dict]) -> list[dict]:
         """Points with the union of keys (None where a point lacks one): components first, in
         the order of `components.COMPONENTS`, each followed by its options."""
-        defaults = {**{key: _POINT_DEFAULTS[key] for key in _GENERAL_SHARED},
-                    **components.DEFAULTS, "dt": None}
-        defaults.update({"particles": _POINT_DEFAULTS["particles"]} if self.method == "direct"
-                        else {key: _POINT_DEFAULTS[key] for key in ("replicas", "runs")})
-        points = [{**defaults, **self.parameters, **point} for point in varying]
+        shared = {**{key: _POINT_DEFAULTS[key] for key in _GENERAL_SHARED},
+                  **components.DEFAULTS, "dt": None}
+        by_method = {"direct": {**shared, "particles": _POINT_DEFAULTS["particles"]},
+                     "splitting": {**shared, **{key: _POINT_DEFAULTS[key]
+                                                for key in ("replicas", "runs")}},
+                     "measure": {"seed": _POINT_DEFAULTS["seed"]}}
+        points = []
+        for point in varying:
+            method = {**self.parameters, **point}.get("method", self.method)
+            points.append({**by_method[method], **self.parameters, **point})
         given = dict.fromkeys(key for point in points for key in point)
 
         def order(key):
             head = key.split(".", 1)[0]
             if head in components.COMPONENTS:
                 return (0, components.COMPONENTS.index(head), key != head)
-            return (1, list(defaults).index(key) if key in defaults else len(defaults), False)
+            return (1, _GENERAL_ORDER.index(key) if key in _GENERAL_ORDER
+                    else len(_GENERAL_ORDER), False)
 
         keys = sorted(given, key=order)
         return [{key: point.get(key) for key in keys} for point in points]
@@ -351,6 +420,8 @@ def sweep_to_toml(sweep: Sweep) -> str:
              f"name = {toml_value(sweep.name)}", f"method = {toml_value(sweep.method)}"]
     if sweep.extrapolate:  # written only when set: other sweeps' files keep their bytes
         lines.append("extrapolate = true")
+    if sweep.analysis is not None:
+        lines.append(f"analysis = {_inline(sweep.analysis)}")
     lines += ["", "[parameters]"] + [f"{_toml_key(key)} = {toml_value(value)}"
                                      for key, value in sweep.parameters.items()]
     if sweep.grid:

@@ -31,6 +31,8 @@ from tqdm.auto import tqdm
 from .config import ConfigError
 from .._criteria import past_saddle
 from .components import build_point, exact_reference
+from .measurements import run_measurement
+from .results import measured_names
 from .kramers import (
     CENSORED_MLE,
     analyse_level,
@@ -90,7 +92,7 @@ def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
         if not in_shard(index, shard):
             continue
         if sweep.general:
-            plans.append(_plan_general(index, point, swept))
+            plans.append(_plan_general(index, point, swept, sweep.method))
             continue
         config = point_config(point)
         landscape = build_landscape(config)
@@ -105,11 +107,14 @@ def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
                       "landscape": landscape, "geometry": geometry})
     for plan in plans:
         plan["extrapolate"] = sweep.extrapolate
+        plan["method"] = plan["point"].get("method") or sweep.method
     return plans
 
 
-def _plan_general(index: int, point: dict, swept) -> dict:
+def _plan_general(index: int, point: dict, swept, method: str) -> dict:
     """A point declared by components: its objects and exact references (None where none)."""
+    if (point.get("method") or method) == "measure":
+        return {"index": index, "point": point, "exact_mfpt": None, "kramers_time": None}
     try:
         built = build_point(point)
         exact, kramers = exact_reference(built, point)
@@ -278,12 +283,14 @@ def summary_csv(records: list[dict]) -> bytes:
     parameter_columns = list(records[0]["point"])
     result_columns = RESULT_COLUMNS + (EXTRAPOLATION_COLUMNS if any(
         "mfpt_extrapolated" in record["summary"] for record in records) else ())
+    measured = measured_names(records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", *parameter_columns, *result_columns])
+    writer.writerow(["index", *parameter_columns, *result_columns, *measured])
     for record in records:
         values = [record["index"], *(record["point"][key] for key in parameter_columns),
-                  *(record["summary"].get(key) for key in result_columns)]
+                  *(record["summary"].get(key) for key in result_columns),
+                  *(record["summary"].get("measured", {}).get(key) for key in measured)]
         writer.writerow(["" if value is None or (isinstance(value, float)
                                                  and not math.isfinite(value))
                          else repr(value) if isinstance(value, float) else value
@@ -436,11 +443,8 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
                     continue
                 record, ours = _run_point(plan, swept, total, store, progress, cache)
                 bar.update(1)
-                summary = record["summary"]
                 say(f"point {index + 1}/{total} ({describe_point(plan['point'], swept)}): "
-                    f"MFPT {format_number(summary['mfpt'], '.5g')} ± "
-                    f"{format_number(summary['mfpt_standard_error'], '.2g')}, exact "
-                    f"{format_number(plan['exact_mfpt'], '.5g')} "
+                    f"{_outcome(record['summary'], plan['exact_mfpt'])} "
                     f"({record['timing']['wall_time_s']:.1f} s)"
                     + "".join(f"; {note}" for note in record["notes"])
                     + ("" if ours else "; stored meanwhile by another process, kept"))
@@ -451,6 +455,17 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
         raise
     say(write_report(directory))
     return directory
+
+
+def _outcome(summary: dict, exact) -> str:
+    """A point's result in a line: MFPT ± SE and the exact value, or the measured scalars."""
+    if summary["method"] == "measure":
+        shown = list(summary["measured"].items())[:4]
+        return ", ".join(f"{name} {format_number(value, '.5g')}" if isinstance(value, float)
+                         else f"{name} {value}" for name, value in shown) or "measured"
+    return (f"MFPT {format_number(summary.get('mfpt'), '.5g')} ± "
+            f"{format_number(summary.get('mfpt_standard_error'), '.2g')}, exact "
+            f"{format_number(exact, '.5g')}")
 
 
 def _is_stored(store: RunStore, index: int) -> bool:
@@ -464,14 +479,16 @@ def _run_point(plan, swept, num_points, store, progress, cache) -> tuple[dict, b
     index, point = plan["index"], plan["point"]
     started = time.perf_counter()
     key = jax.random.fold_in(jax.random.key(point["seed"]), index)
-    if "particles" in point:
-        label = f"point {index + 1}/{num_points}" if progress else False
+    method = plan["method"]
+    label = f"point {index + 1}/{num_points}" if progress else False
+    if method == "measure":
+        measured, arrays = run_measurement(point, key, label)
+        summary, notes = {"measured": measured}, []
+    elif method == "direct":
         simulate_point = _simulate_general if "criteria" in plan else _simulate_direct
         summary, arrays, notes = simulate_point(plan, key, label)
-        method = "direct"
     else:
         summary, arrays, notes = _simulate_splitting(plan, key)
-        method = "splitting"
     summary = {"method": method, "exact_mfpt": plan["exact_mfpt"],
                "kramers_time": plan["kramers_time"], **summary}
     record = {"index": index, "point": point, "key": KEY,
