@@ -129,7 +129,10 @@ def _add_reproduce_parser(subparsers) -> None:
     description = textwrap.fill(
         "Run a reproduction of a published experiment. It simulates the paper's setting, "
         "compares every point with the exact quadrature and the paper's prediction, and writes "
-        "results.json, results.md and NAME.png into the output directory.", 79)
+        "results.json, results.md and NAME.png into the output directory. A declared "
+        "reproduction is a sweep with an analysis step: killed and rerun with the same command, "
+        "it computes only the missing points; `report DIR` rebuilds its files; `--spec` prints "
+        "its sweep file, to copy, change and run with `sweep`.", 79)
     parser = subparsers.add_parser(
         "reproduce",
         help="run a registered reproduction of a published experiment",
@@ -143,7 +146,14 @@ def _add_reproduce_parser(subparsers) -> None:
                         help="smoke (seconds), default (minutes on a CPU) or large (a GPU)")
     parser.add_argument("--seed", type=_integer, default=0, help="random seed (default 0)")
     parser.add_argument("--output", metavar="DIR",
-                        help="output directory (default runs/NAME-YYYYmmdd-HHMMSS)")
+                        help="output directory (default runs/reproduce-NAME-SIZE-seedSEED for a "
+                             "declared reproduction, where a rerun resumes; else "
+                             "runs/NAME-YYYYmmdd-HHMMSS)")
+    parser.add_argument("--spec", action="store_true",
+                        help="print the reproduction's sweep file (TOML) and exit")
+    parser.add_argument("--shard", metavar="I/N", default="0/1",
+                        help="run only the points with index I mod N (a declared reproduction "
+                             "on a job array; `report DIR` when all are done)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bars")
     parser.set_defaults(handler=_reproduce)
@@ -312,10 +322,40 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise _Failure(f"seed must be an integer >= 0, got {args.seed}")
 
+    sweeps = _reproductions.SWEEPS
+    if args.name in sweeps:
+        return _reproduce_declared(args, sweeps[args.name](args.size, args.seed))
+    if args.spec or args.shard != "0/1":
+        raise _Failure(f"reproduction {args.name!r} is not declared as a sweep: --spec and "
+                       f"--shard apply to {', '.join(sorted(sweeps))}")
+
     from ._experiments.kramers import make_run_directory
 
     output = make_run_directory(args.output, args.name)
     registry[args.name](output, args.size, args.seed, args.progress)
+    print(f"{args.name} ({args.size}) done; results in {output}")
+    return 0
+
+
+def _reproduce_declared(args: argparse.Namespace, sweep) -> int:
+    """A declared reproduction: its sweep printed, or run (resumable, sharded) with its analysis."""
+    from ._experiments.config import ConfigError
+    from ._experiments.sweep import sweep_to_toml
+    from ._experiments.sweep_run import check_shard, run_sweep
+
+    if args.spec:
+        print(sweep_to_toml(sweep), end="")
+        return 0
+    try:
+        shard = check_shard(args.shard)
+    except ConfigError as error:
+        raise _Failure(str(error)) from None
+    output = args.output or os.path.join("runs",
+                                         f"reproduce-{args.name}-{args.size}-seed{args.seed}")
+    try:
+        run_sweep(sweep, output, progress=args.progress, shard=shard)
+    except ConfigError as error:
+        raise _Failure(str(error)) from None
     print(f"{args.name} ({args.size}) done; results in {output}")
     return 0
 

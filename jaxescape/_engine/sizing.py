@@ -78,15 +78,18 @@ def initial_pool_size(process, dim: int, chunk_capacity: int, itemsize: int = 4)
 
 
 def default_chunk_size(process=None, dim: int = 1, itemsize: int = 4) -> int:
-    """Particles per chunk: `_defaults.CHUNK_SIZE` (2^22) on a CPU. On accelerators sixteen
-    default pools (2^26 for 2^22 slots), so that the 1/16 rule of `initial_pool_size` keeps the
-    full pool; at most a power of two whose result buffers (step, status, position) fit in
-    `CHUNK_MEMORY_FRACTION` of the device's memory limit and in `HOST_CHUNK_BYTES` on the host,
-    and never below `_defaults.CHUNK_SIZE` unless memory requires it (at least one)."""
-    if backend() == "cpu":
-        return _defaults.CHUNK_SIZE
-    wanted = max(_defaults.CHUNK_SIZE, SHRINK_FACTOR * default_num_slots(process, dim, itemsize))
+    """Particles per chunk: `_defaults.CHUNK_SIZE` (2^22) on a CPU, less for particles so large
+    (dim above 126 in float32, e.g. networks) that a chunk's result buffers would pass
+    `HOST_CHUNK_BYTES`. On accelerators sixteen default pools (2^26 for 2^22 slots), so that
+    the 1/16 rule of `initial_pool_size` keeps the full pool; at most a power of two whose result
+    buffers (step, status, position) fit in `CHUNK_MEMORY_FRACTION` of the device's memory limit
+    and in `HOST_CHUNK_BYTES` on the host, and never below `_defaults.CHUNK_SIZE` unless memory
+    requires it (at least one)."""
     particle_bytes = 5 + int(dim) * int(itemsize)
+    host_fitting = previous_power_of_two(max(1, HOST_CHUNK_BYTES // particle_bytes))
+    if backend() == "cpu":
+        return min(_defaults.CHUNK_SIZE, host_fitting)
+    wanted = max(_defaults.CHUNK_SIZE, SHRINK_FACTOR * default_num_slots(process, dim, itemsize))
     budget = HOST_CHUNK_BYTES
     limit = memory_limit()
     if limit is not None:

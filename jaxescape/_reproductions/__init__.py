@@ -1,8 +1,10 @@
 """Reproductions of the source papers' escape experiments, each checked against exact references.
 
 One module per paper (`xie`, `mori`, `meng`, `wu`) and one for real SGD against its SDEs
-(`sgd_vs_sde`); `tools` holds the measurement they share (dt and 2·dt, exact quadrature, slope
-fits, output files); `registry` maps the command-line names to them.
+(`sgd_vs_sde`) and one for α-stable noise (`levy`); `tools` holds the measurement they share
+(dt and 2·dt, exact quadrature, slope fits, output files); `declared` makes a reproduction a
+sweep with an analysis step (a resumable result store); `registry` maps the command-line names
+to them.
 
 May import: everything below it. Only `cli`, `theories` and the package's `__init__` import it.
 """
@@ -10,6 +12,7 @@ May import: everything below it. Only `cli`, `theories` and the package's `__ini
 from .registry import (
     REPRODUCTIONS as REPRODUCTIONS,
     SIZES as SIZES,
+    SWEEPS as SWEEPS,
     discrete_monitoring_threshold as discrete_monitoring_threshold,
     fit_stationary_exponent as fit_stationary_exponent,
     linear_regression_problem as linear_regression_problem,

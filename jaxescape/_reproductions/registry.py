@@ -2,6 +2,8 @@
 
 `REPRODUCTIONS[name](output_dir, size, seed, progress)` runs one experiment and writes
 `results.json`, `results.md` and `NAME.png` into `output_dir`; it returns the summary dict.
+A declared reproduction (`declared.py`, `SWEEPS[name]`) is a sweep with an analysis step: its
+run directory is a resumable result store that `jaxescape report DIR` rebuilds.
 Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on a 2-core CPU),
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
 The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py` and `levy.py`
@@ -9,7 +11,7 @@ The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py`
 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
-from .meng import reproduce_meng as reproduce_meng
+from .meng import reproduce_meng as reproduce_meng, sweep as meng_sweep
 from .mori import (
     discrete_monitoring_threshold as discrete_monitoring_threshold,
     fit_stationary_exponent as fit_stationary_exponent,
@@ -49,6 +51,10 @@ def reproduce_levy(output_dir, size="default", seed=0, progress=True) -> dict:
 
     return run(output_dir, size, seed, progress)
 
+
+# The declared reproductions' sweeps: `SWEEPS[name](size, seed)` is the `Sweep` that
+# `REPRODUCTIONS[name]` runs (`jaxescape reproduce NAME --spec` prints it as TOML).
+SWEEPS = {"meng": meng_sweep}
 
 REPRODUCTIONS = {
     "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,

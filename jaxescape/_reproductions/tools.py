@@ -14,10 +14,12 @@ the asymptotic (Laplace) prediction of the paper is reported next to it. docs/TH
 the designs and every gap between a prediction and a measurement.
 """
 
+import io
 import json
 import math
 import os
 import time
+from typing import NamedTuple
 
 import jax
 import jax.random as jr
@@ -32,7 +34,7 @@ from .._particle import next_power_of_two
 
 
 SIZES = ("smoke", "default", "large")
-_STEP_LIMIT = 2**31 - 1
+STEP_LIMIT = 2**31 - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,7 +62,7 @@ def run_direct(dynamics, criterion, start, key, dt, num_particles, max_steps, la
     began = time.perf_counter()
     result = simulate(
         dynamics, criterion, start, key, num_particles=num_particles, dt=dt,
-        max_steps=int(min(max_steps, _STEP_LIMIT)), num_slots=pool_slots(num_particles),
+        max_steps=int(min(max_steps, STEP_LIMIT)), num_slots=pool_slots(num_particles),
         progress=label if progress else False,
     )
     wall = time.perf_counter() - began
@@ -139,6 +141,15 @@ def escape_sweep(name, description, points, x_name, transform, predicted_slope, 
         _escape_point(point, jr.fold_in(key, index), num_particles, progress, order)
         for index, point in enumerate(points)
     ]
+    return fit_sweep(name, description, rows, x_name, transform, predicted_slope, tolerance,
+                     offset, offset_name, wall=time.perf_counter() - began,
+                     cpu=time.process_time() - cpu_began)
+
+
+def fit_sweep(name, description, rows, x_name, transform, predicted_slope, tolerance,
+              offset=None, offset_name=None, wall=None, cpu=None) -> dict:
+    """Fits log τ (minus `offset(x)` if given) of the rows against `transform(x)`, and against
+    the exact values; the checks of the module docstring."""
     x = np.array([transform(row["x"]) for row in rows])
     shift = np.zeros_like(x) if offset is None else np.array([offset(row["x"]) for row in rows])
     for row, value in zip(rows, shift):
@@ -156,6 +167,7 @@ def escape_sweep(name, description, points, x_name, transform, predicted_slope, 
             abs(fit["slope"] - exact_fit["slope"]) <= 4 * fit["slope_se"],
         "all_points_agree_with_exact": all(row["agrees_with_exact"] for row in rows),
     }
+    wall = sum(row["wall_seconds"] for row in rows) if wall is None else wall
     return {
         "name": name, "description": description, "x_name": x_name,
         "fitted_quantity": "log tau" if offset is None else f"log tau - {offset_name}",
@@ -163,8 +175,7 @@ def escape_sweep(name, description, points, x_name, transform, predicted_slope, 
         "predicted_slope": predicted_slope,
         "slope_ratio": fit["slope"] / predicted_slope, "tolerance": tolerance, "checks": checks,
         "particle_steps": sum(row["particle_steps"] for row in rows),
-        "wall_seconds": time.perf_counter() - began,
-        "cpu_seconds": time.process_time() - cpu_began,
+        "wall_seconds": wall, "cpu_seconds": cpu,
     }
 
 
@@ -255,13 +266,20 @@ def _sweep_markdown(sweep) -> list[str]:
     return lines
 
 
+def output_files(name, summary, markdown_lines, figure) -> dict[str, bytes]:
+    """`results.json`, `results.md` and `NAME.png` as bytes (a declared reproduction's files)."""
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110, bbox_inches="tight")
+    return {"results.json": json.dumps(summary, indent=2, default=_json_default).encode(),
+            "results.md": ("\n".join(markdown_lines) + "\n").encode(),
+            f"{name}.png": image.getvalue()}
+
+
 def write_outputs(output_dir, name, summary, markdown_lines, figure):
     os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "results.json"), "w") as file:
-        json.dump(summary, file, indent=2, default=_json_default)
-    with open(os.path.join(output_dir, "results.md"), "w") as file:
-        file.write("\n".join(markdown_lines) + "\n")
-    figure.savefig(os.path.join(output_dir, f"{name}.png"), dpi=110, bbox_inches="tight")
+    for file, content in output_files(name, summary, markdown_lines, figure).items():
+        with open(os.path.join(output_dir, file), "wb") as handle:
+            handle.write(content)
 
 
 def new_figure(num_panels):
@@ -307,13 +325,26 @@ def _plot_sweep(axis, sweep, transform, x_label):
     axis.legend(fontsize=7)
 
 
-def report_header(title, size, seed, began, sweeps_or_checks):
+def report_header(title, size, seed, began, sweeps_or_checks, device=None):
+    """The report's title and run line; `began` is (wall, CPU) start times, or the seconds
+    spent (a declared reproduction's stored points)."""
+    if isinstance(began, Timing):
+        wall, cpu = began.wall, began.cpu
+    else:
+        wall, cpu = time.perf_counter() - began[0], time.process_time() - began[1]
+    cpu_text = "" if cpu is None else f" (CPU {cpu:.0f} s)"
     return [
         f"# {title}", "",
-        f"size `{size}`, seed {seed}, device `{jax.devices()[0].device_kind}`, "
-        f"wall {time.perf_counter() - began[0]:.0f} s (CPU {time.process_time() - began[1]:.0f} s)."
-        " Times are SDE times t = η·iterations.", "",
+        f"size `{size}`, seed {seed}, device `{device or jax.devices()[0].device_kind}`, "
+        f"wall {wall:.0f} s{cpu_text}. Times are SDE times t = η·iterations.", "",
     ] + sweeps_or_checks
+
+
+class Timing(NamedTuple):
+    """Seconds spent on a reproduction's points (`cpu` None where not recorded)."""
+
+    wall: float
+    cpu: float | None = None
 
 
 def check_size(size):
@@ -322,7 +353,9 @@ def check_size(size):
 
 
 def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra=None,
-            extra_markdown=(), extra_panels=()):
+            extra_markdown=(), extra_panels=(), device=None):
+    """Writes the reproduction's files into `output_dir` (or returns them where `output_dir` is
+    None: a declared reproduction's analysis) and returns its summary."""
     figure, axes = new_figure(len(sweeps) + len(extra_panels))
     for axis, sweep, (transform, label) in zip(axes, sweeps, transforms):
         _plot_sweep(axis, sweep, transform, label)
@@ -331,7 +364,7 @@ def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra
     figure.tight_layout()
     summary = {
         "reproduction": name, "title": title, "size": size, "seed": seed,
-        "device": jax.devices()[0].device_kind,
+        "device": device or jax.devices()[0].device_kind,
         "sweeps": {sweep["name"]: sweep for sweep in sweeps},
         "particle_steps": sum(sweep["particle_steps"] for sweep in sweeps),
     }
@@ -346,9 +379,12 @@ def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra
             checks.update({f"{part['name']}.{c}": bool(v) for c, v in part["checks"].items()})
     summary["checks"] = checks
     summary["all_checks_passed"] = all(checks.values())
-    summary["wall_seconds"] = time.perf_counter() - began[0]
-    summary["cpu_seconds"] = time.process_time() - began[1]
-    lines = report_header(title, size, seed, began, [])
+    if isinstance(began, Timing):
+        summary["wall_seconds"], summary["cpu_seconds"] = began.wall, began.cpu
+    else:
+        summary["wall_seconds"] = time.perf_counter() - began[0]
+        summary["cpu_seconds"] = time.process_time() - began[1]
+    lines = report_header(title, size, seed, began, [], device)
     lines += ["## Summary", "", "| sweep | quantity vs x | slope ± SE | exact slope | predicted |"
               " ratio | R² (log τ) |", "|---|---|---|---|---|---|---|"]
     for sweep in sweeps:
@@ -365,5 +401,7 @@ def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra
     failed = [check for check, value in checks.items() if not value]
     lines += ["## Checks", "", f"{len(checks) - len(failed)} of {len(checks)} passed."]
     lines += [f"- failed: `{check}`" for check in failed] + [""]
+    if output_dir is None:
+        return summary, output_files(name, summary, lines, figure)
     write_outputs(output_dir, name, summary, lines, figure)
     return summary

@@ -105,6 +105,15 @@ class MinibatchSGD(AbstractParticleProcess):
                 f"batch_size must be between 1 and the data set size n = {n}, got "
                 f"{self.batch_size}"
             )
+        for name in ("inputs", "targets"):
+            values = np.asarray(jax.device_get(getattr(self.data, name)))
+            finite = np.isfinite(values).reshape(n, -1).all(axis=1)
+            if not finite.all():
+                raise ValueError(
+                    f"data.{name} must be finite: sample {int(np.argmin(finite))} (of n = {n}) "
+                    f"holds NaN or inf ({int(np.sum(~finite))} such samples)"
+                )
+        self.model.check_data(self.data)
         if isinstance(self.optimizer, optax.GradientTransformation):
             if self.learning_rate is not None:
                 raise ValueError(

@@ -39,6 +39,10 @@ class AbstractModel(eqx.Module):
         """L(θ) = mean_μ ℓ(θ; x_μ, y_μ)."""
         return jnp.mean(self.per_sample_losses(parameters, data))
 
+    def check_data(self, data: Dataset) -> None:
+        """Errors naming the problem when `data` does not fit the model (before compiling); a
+        model with structured outputs (`NetworkModel`) checks shapes and class labels."""
+
 
 class LinearRegression(AbstractModel):
     r"""$\ell = \frac12(\theta \cdot x - y)^2$, θ ∈ R^d (Mori et al.; Wu et al. when d > n)."""

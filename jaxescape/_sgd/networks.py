@@ -128,8 +128,8 @@ class NetworkModel(AbstractModel):
             return self.function(self.unravel(parameters), input, target)
         prediction = self.predict(parameters, input)
         if self.loss_name == "cross_entropy" and jnp.ndim(target) == 0:
-            # A label that is not one of the classes gives NaN (optax would wrap -1 around), so
-            # MinibatchSGD refuses the start ("not all finite"); `check_data` names the labels.
+            # A label that is not one of the classes gives NaN (optax would wrap -1 around);
+            # `check_data` (MinibatchSGD, evaluate_particles) names the labels before that.
             valid = (target >= 0) & (target < prediction.shape[-1]) & (target == jnp.round(target))
             loss = optax.softmax_cross_entropy_with_integer_labels(prediction,
                                                                    target.astype(jnp.int32))
@@ -165,7 +165,13 @@ class NetworkModel(AbstractModel):
         """Errors naming the problem when `data` does not fit the network (before compiling)."""
         if self.loss_name == "given":
             return
-        probe = jax.eval_shape(self.predict, self.initial_parameters, data.inputs[0])
+        try:
+            probe = jax.eval_shape(self.predict, self.initial_parameters, data.inputs[0])
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"the network cannot evaluate the data set: data.inputs has samples of shape "
+                f"{data.inputs.shape[1:]}, which the network does not take: {error}"
+            ) from error
         if data.targets.ndim == 1 and probe.size > 1:
             labels = jax.device_get(data.targets)
             if (labels < 0).any() or (labels >= probe.size).any() or (labels % 1 != 0).any():
