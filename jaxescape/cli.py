@@ -322,12 +322,12 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise _Failure(f"seed must be an integer >= 0, got {args.seed}")
 
-    sweeps = _reproductions.SWEEPS
-    if args.name in sweeps:
-        return _reproduce_declared(args, sweeps[args.name](args.size, args.seed))
+    sweep = _reproductions.declared_sweep(args.name, args.size, args.seed)
+    if sweep is not None:
+        return _reproduce_declared(args, sweep)
     if args.spec or args.shard != "0/1":
         raise _Failure(f"reproduction {args.name!r} is not declared as a sweep: --spec and "
-                       f"--shard apply to {', '.join(sorted(sweeps))}")
+                       "--shard apply to declared reproductions only")
 
     from ._experiments.kramers import make_run_directory
 

@@ -59,7 +59,7 @@ from ._tail_index import (
 )
 from ._reproductions import (
     REPRODUCTIONS as REPRODUCTIONS,
-    SWEEPS as REPRODUCTION_SWEEPS,
+    declared_sweep as declared_sweep,
     fit_stationary_exponent as fit_stationary_exponent,
     linear_regression_problem as linear_regression_problem,
     measure_escape_time as measure_escape_time,

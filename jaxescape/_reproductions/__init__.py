@@ -12,7 +12,7 @@ May import: everything below it. Only `cli`, `theories` and the package's `__ini
 from .registry import (
     REPRODUCTIONS as REPRODUCTIONS,
     SIZES as SIZES,
-    SWEEPS as SWEEPS,
+    declared_sweep as declared_sweep,
     discrete_monitoring_threshold as discrete_monitoring_threshold,
     fit_stationary_exponent as fit_stationary_exponent,
     linear_regression_problem as linear_regression_problem,

@@ -11,7 +11,9 @@ The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py`
 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
-from .meng import reproduce_meng as reproduce_meng, sweep as meng_sweep
+import importlib
+
+from .meng import reproduce_meng as reproduce_meng
 from .mori import (
     discrete_monitoring_threshold as discrete_monitoring_threshold,
     fit_stationary_exponent as fit_stationary_exponent,
@@ -52,9 +54,15 @@ def reproduce_levy(output_dir, size="default", seed=0, progress=True) -> dict:
     return run(output_dir, size, seed, progress)
 
 
-# The declared reproductions' sweeps: `SWEEPS[name](size, seed)` is the `Sweep` that
-# `REPRODUCTIONS[name]` runs (`jaxescape reproduce NAME --spec` prints it as TOML).
-SWEEPS = {"meng": meng_sweep}
+def declared_sweep(name: str, size: str = "default", seed: int = 0):
+    """The `Sweep` that reproduction `name` runs (a module's `sweep(size, seed)`; `jaxescape
+    reproduce NAME --spec` prints it), or None for a reproduction not declared as a sweep."""
+    if name not in REPRODUCTIONS:
+        raise ValueError(f"unknown reproduction {name!r}; available: {', '.join(REPRODUCTIONS)}")
+    module = importlib.import_module(f"{__package__}.{name.replace('-', '_')}")
+    build = getattr(module, "sweep", None)
+    return None if build is None else build(size, seed)
+
 
 REPRODUCTIONS = {
     "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,
