@@ -267,6 +267,7 @@ def test_reproduce_dispatches_through_the_registry(monkeypatch, capsys, tmp_path
 
     monkeypatch.setattr(_reproductions, "REPRODUCTIONS", {"demo": demo})
     monkeypatch.setattr(_reproductions, "SIZES", ("smoke", "default"))
+    monkeypatch.setattr(_reproductions, "declared_sweep", lambda name, size, seed: None)
     output = str(tmp_path / "demo")
     assert main(["reproduce", "demo", "--size", "smoke", "--seed", "3", "--output", output,
                  "--no-progress"]) == 0
