@@ -56,8 +56,10 @@ from .._sgd import (
     MinibatchSGD,
     MinimumOfQuadratics,
     MLPRegression,
+    NetworkModel,
     TrainingLoss,
     gaussian_regression_data,
+    load_sklearn_dataset,
     interpolation_data,
     meng_data,
     meng_shift_for_barrier,
@@ -76,6 +78,36 @@ def _meng_model(data: Dataset, shift=None, barrier=None) -> MengDoubleWell:
     if (shift is None) == (barrier is None):
         raise ValueError("give exactly one of shift and barrier")
     return MengDoubleWell(meng_shift_for_barrier(data, barrier) if shift is None else shift)
+
+
+def _sklearn_data(key, dataset, num_train=None, test_fraction=0.2, random_label_fraction=0.0,
+                  targets="one_hot", standardise="feature") -> Dataset:
+    """The training set of a scikit-learn bundled data set `dataset` ("digits", "wine",
+    "breast_cancer"; `load_sklearn_dataset`: the split, subset and random labels drawn from the
+    option `seed`)."""
+    return load_sklearn_dataset(dataset, key, num_train=num_train, test_fraction=test_fraction,
+                                random_label_fraction=random_label_fraction, targets=targets,
+                                standardise=standardise).train
+
+
+def _mlp(data: Dataset, key, width=32, depth=1, activation="relu", loss="mse") -> NetworkModel:
+    """A fully connected network (`eqx.nn.MLP`, `depth` hidden layers of `width` units) sized to
+    the data: inputs → targets (one-hot rows, or one output per class index for cross-entropy
+    on integer labels); initialised from the option `seed`."""
+    import equinox as eqx
+
+    activations = {"relu": jax.nn.relu, "tanh": jax.numpy.tanh, "gelu": jax.nn.gelu}
+    if activation not in activations:
+        raise ValueError(f"activation must be one of {', '.join(activations)}, got "
+                         f"{activation!r}")
+    targets = data.targets
+    outputs = targets.shape[1] if targets.ndim == 2 else int(np.max(np.asarray(targets))) + 1
+    if loss == "mse" and targets.ndim != 2:
+        outputs = "scalar"
+    network = eqx.nn.MLP(data.inputs.shape[1], outputs, int(width), int(depth),
+                         activation=activations[activation], key=key,
+                         dtype=data.inputs.dtype)
+    return NetworkModel(network, loss=loss)
 
 
 def _past_saddle(landscape, distance=None):
@@ -98,9 +130,10 @@ def _outside_ball(start, radius, center=None):
 LANDSCAPES = {"double-well": TiltedDoubleWell, "styblinski-tang": StyblinskiTang,
               "anisotropic-well": AnisotropicWell, "double-well-product": DoubleWellProduct}
 MODELS = {"linear-regression": LinearRegression, "meng-double-well": _meng_model,
-          "minimum-of-quadratics": MinimumOfQuadratics, "mlp-regression": MLPRegression}
+          "minimum-of-quadratics": MinimumOfQuadratics, "mlp-regression": MLPRegression,
+          "mlp": _mlp}
 DATA = {"gaussian-regression": gaussian_regression_data, "interpolation": interpolation_data,
-        "meng": meng_data}
+        "meng": meng_data, "sklearn": _sklearn_data}
 DYNAMICS = {"langevin": OverdampedLangevin, "xie": XieSGDNoise, "mori": MoriLossNoise,
             "meng": MengPowerLawNoise, "minibatch-noise": MinibatchNoiseSDE, "sgd": MinibatchSGD,
             "levy": LevyLangevin}
