@@ -439,7 +439,10 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
             for plan in plans:
                 index = plan["index"]
                 store.refresh()  # points other processes committed meanwhile are skipped
-                if index in done or _is_stored(store, index):
+                if index in done:
+                    continue
+                if _is_stored(store, index):  # committed meanwhile by another shard
+                    bar.update(1)
                     continue
                 record, ours = _run_point(plan, swept, total, store, progress, cache)
                 bar.update(1)
