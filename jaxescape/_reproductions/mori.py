@@ -1,23 +1,28 @@
 """Mori, Ziyin, Liu, Ueda (ICML 2022) Fig. 3: power-law stationary law and power-law escape in
 linear regression with Gaussian data, SDE (13). `reproduce_mori` fits the stationary exponent φ
-(eq. 18, Fig. 3a) and the mean time until L ≥ cL* against c (eqs. 17, 19, Fig. 3b).
+(eq. 18, Fig. 3a) and the mean time until L ≥ cL* against c (eqs. 17, 19, Fig. 3b). It is a
+declared experiment (`declared.py`): `sweep(size, seed)` lists the stationary measurements
+(`measure_stationary_exponent`, method "measure") and the passage points (`regression_landscape`,
+dynamics "mori", criterion "loss-above"); `analyse` fits them from the store.
 """
 
 import math
-import time
 
 import jax.random as jr
 import numpy as np
 from scipy import optimize, special
 
-from .._criteria import LossAbove, NeverEscape
+from .._criteria import NeverEscape
+from .._experiments.components import options_of
 from .._theory.closed_forms import (
     mori_loss_threshold_time,
     mori_passage_exponent,
     mori_stationary_exponent,
 )
 from .._dynamics.noise_models import MoriLossNoise, QuadraticLandscape
-from .tools import check_size, escape_sweep, finish, format_value, run_direct
+from .declared import escape_point, grouped, record_row, reproduction_sweep, run_reproduction, \
+    seed_of, timing
+from .tools import check_size, finish, fit_sweep, format_value, run_direct
 
 
 _MORI = {
@@ -33,6 +38,7 @@ _MORI = {
 }
 _MORI_SETTINGS = ((0.1, 1.0), (0.1, 2.0), (0.25, 1.0), (0.25, 2.0), (0.5, 1.0), (0.5, 4.0))
 _MORI_PASSAGE = (1 / 3, 1.0)  # η, B: B/(ηh*) ≈ 3, so c^(4 − n/2)
+_NUM_SAMPLES = 100_000  # samples per data set (Mori: N = 10^5)
 
 
 def linear_regression_problem(key, num_samples: int, dimension: int) -> dict:
@@ -74,52 +80,59 @@ def fit_stationary_exponent(losses, minimum_loss, dimension):
     return float(phi), float(1 / math.sqrt(information))
 
 
-def _mori_stationary(config, problems, key, progress, size):
-    began = time.perf_counter()
-    settings = [(1, eta, b) for eta, b in _MORI_SETTINGS[: config["stationary_settings"]]]
-    settings += [(d, *_MORI_PASSAGE) for d in config["dimensions"] if d > 1]
-    dt = config["dt"]
-    tolerance = 0.05 if size != "smoke" else 0.15
-    rows = []
-    for index, (dimension, learning_rate, batch) in enumerate(settings):
-        problem = problems[dimension]
-        landscape = QuadraticLandscape(problem["hessian"], problem["optimum"],
-                                       problem["minimum_loss"])
-        dynamics = MoriLossNoise(landscape, learning_rate, batch)
-        flatness = float(np.mean(problem["eigenvalues"]))
-        predicted = float(mori_stationary_exponent(learning_rate, batch, flatness))
-        fits = {}
-        particle_steps = 0
-        for name, step in (("dt", dt), ("2dt", 2 * dt)):
-            steps = int(round(config["stationary_time"] / step))
-            result, _ = run_direct(dynamics, NeverEscape(), landscape.minimum(),
-                             jr.fold_in(jr.fold_in(key, index), int(name == "2dt")), step,
-                             config["stationary_particles"], steps,
-                             f"mori/stationary d={dimension} η={learning_rate} B={batch} ({name})",
-                             progress)
-            positions = result.position[~result.diverged].astype(np.float64)
-            offsets = positions - problem["optimum"]
-            losses = 0.5 * np.einsum("ni,ij,nj->n", offsets, problem["hessian"], offsets)
-            fits[name] = fit_stationary_exponent(losses + problem["minimum_loss"],
-                                                 problem["minimum_loss"], dimension)
-            particle_steps += steps * config["stationary_particles"]
-        phi, standard_error = fits["dt"]
-        bias = phi - fits["2dt"][0]
-        rows.append({
-            "dimension": dimension, "learning_rate": learning_rate, "batch_size": batch,
-            "flatness": flatness, "phi": phi, "phi_se": standard_error, "phi_2dt": fits["2dt"][0],
-            "bias": bias, "phi_extrapolated": phi - bias, "phi_predicted": predicted,
-            "ratio": phi / predicted, "within_tolerance": abs(phi / predicted - 1) <= tolerance,
-            "particle_steps": particle_steps,
-        })
-    checks = {
-        f"phi_within_{round(100 * tolerance)}pct_d{row['dimension']}_eta{row['learning_rate']:.3g}"
-        f"_B{row['batch_size']:g}": row["within_tolerance"] for row in rows
-    }
-    return {"name": "stationary_exponent", "rows": rows, "checks": checks, "dt": dt,
-            "time": config["stationary_time"], "particles": config["stationary_particles"],
-            "wall_seconds": time.perf_counter() - began,
-            "particle_steps": sum(row["particle_steps"] for row in rows)}
+def regression_landscape(key, dimension: int, num_samples: int = _NUM_SAMPLES) -> \
+        QuadraticLandscape:
+    """The loss of `linear_regression_problem(fold_in(key, 100 + dimension), num_samples,
+    dimension)` as a `QuadraticLandscape` (a sweep's landscape by import path; `seed` gives key).
+    """
+    problem = _problem(key, dimension, num_samples)
+    return QuadraticLandscape(problem["hessian"], problem["optimum"], problem["minimum_loss"])
+
+
+def _problem(key, dimension, num_samples=_NUM_SAMPLES) -> dict:
+    for name, value, lower in (("dimension", dimension, 1), ("num_samples", num_samples, 2)):
+        if isinstance(value, bool) or int(value) != value or value < lower:
+            raise ValueError(f"{name} must be an integer >= {lower}, got {value!r}")
+    return linear_regression_problem(jr.fold_in(key, 100 + int(dimension)), int(num_samples),
+                                     int(dimension))
+
+
+def measure_stationary_exponent(key, *, dimension: int, learning_rate: float, batch_size: float,
+                                dt: float, end_time: float, particles: int, seed: int = 0,
+                                num_samples: int = _NUM_SAMPLES, progress=False) -> dict:
+    r"""φ of the stationary law $P \propto L^{-\phi}$ of `MoriLossNoise` on Mori's regression loss.
+
+    `particles` particles start at θ* of `regression_landscape(key(seed), dimension)` and run
+    to `end_time` (`NeverEscape`) at `dt` (key `key`) and at 2·dt (key `fold_in(key, 1)`); the
+    final losses give φ ± SE by `fit_stationary_exponent`. Returns `phi`, `phi_se`, `phi_2dt`,
+    `phi_2dt_se`, `flatness` h* (mean eigenvalue of H), `minimum_loss` L*, `diverged`,
+    `particle_steps` and the arrays `loss`, `loss_2dt` (a sweep's measurement, method "measure").
+    """
+    for name, value in (("dt", dt), ("end_time", end_time)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if isinstance(particles, bool) or int(particles) != particles or particles < 2:
+        raise ValueError(f"particles must be an integer >= 2, got {particles!r}")
+    problem = _problem(jr.key(int(seed)), dimension, num_samples)
+    landscape = QuadraticLandscape(problem["hessian"], problem["optimum"],
+                                   problem["minimum_loss"])
+    dynamics = MoriLossNoise(landscape, learning_rate, batch_size)
+    values = {"flatness": float(np.mean(problem["eigenvalues"])),
+              "minimum_loss": problem["minimum_loss"], "diverged": 0, "particle_steps": 0}
+    for suffix, step, run_key in (("", dt, key), ("_2dt", 2 * dt, jr.fold_in(key, 1))):
+        steps = int(round(end_time / step))
+        label = f"{progress} ({suffix[1:] or 'dt'})" if progress else False
+        result, _ = run_direct(dynamics, NeverEscape(), landscape.minimum(), run_key, step,
+                               int(particles), steps, label, bool(progress))
+        offsets = result.position[~result.diverged].astype(np.float64) - problem["optimum"]
+        losses = problem["minimum_loss"] + 0.5 * np.einsum(
+            "ni,ij,nj->n", offsets, problem["hessian"], offsets)
+        values[f"phi{suffix}"], values[f"phi{suffix}_se"] = fit_stationary_exponent(
+            losses, problem["minimum_loss"], dimension)
+        values[f"loss{suffix}"] = losses
+        values["diverged"] += int(np.count_nonzero(result.diverged))
+        values["particle_steps"] += steps * int(particles)
+    return values
 
 
 def _threshold_grid(dimension, flatness, minimum_loss, learning_rate, batch, largest_time, count):
@@ -154,33 +167,45 @@ def discrete_monitoring_threshold(threshold_ratio, flatness, loss_minimum, learn
     return 1 + flatness * shifted**2 / (2 * loss_minimum)
 
 
-def _mori_passage_sweep(dimension, problem, config, key, progress, size):
+def _stationary_settings(config) -> list[tuple]:
+    """(d, η, B): d = 1 at the first `stationary_settings` (η, B), then d > 1 at η = 1/3, B = 1."""
+    settings = [(1, eta, b) for eta, b in _MORI_SETTINGS[: config["stationary_settings"]]]
+    return settings + [(d, *_MORI_PASSAGE) for d in config["dimensions"] if d > 1]
+
+
+def sweep(size: str = "default", seed: int = 0):
+    """The reproduction's points: `stationary/i` (measurements of φ, method "measure") and
+    `passage_dD/i` (escape times until L ≥ cL* in dimension D, a factor-4 range of c)."""
+    check_size(size)
+    config = _MORI[size]
+    dt = config["dt"]
+    points = [{
+        "label": f"stationary/{index}", "method": "measure",
+        "measurement": {"name": f"{__name__}:measure_stationary_exponent",
+                        "dimension": dimension, "learning_rate": learning_rate,
+                        "batch_size": float(batch), "dt": dt,
+                        "end_time": config["stationary_time"],
+                        "particles": config["stationary_particles"], "seed": int(seed)},
+    } for index, (dimension, learning_rate, batch) in enumerate(_stationary_settings(config))]
     learning_rate, batch = _MORI_PASSAGE
-    landscape = QuadraticLandscape(problem["hessian"], problem["optimum"], problem["minimum_loss"])
-    dynamics = MoriLossNoise(landscape, learning_rate, batch)
-    flatness = float(np.mean(problem["eigenvalues"]))
-    loss_minimum = problem["minimum_loss"]
-    thresholds = _threshold_grid(dimension, flatness, loss_minimum, learning_rate, batch,
-                                 config["passage_time"], config["points"])
-    points = []
-    for c in thresholds:
-        exact = mori_loss_threshold_time(c, dimension, flatness, loss_minimum, learning_rate, batch)
-        # LossAbove has the Brownian-bridge crossing correction: O(dt), measured τ_2dt − τ_dt.
-        points.append({
-            "label": f"mori/passage d={dimension} c={c:.3g}", "x": float(c), "dynamics": dynamics,
-            "criterion": LossAbove(landscape, c * loss_minimum), "start": landscape.minimum(),
-            "dt": config["dt"], "exact_log": math.log(exact), "learning_rate": learning_rate,
-        })
-    predicted = float(mori_passage_exponent(learning_rate, batch, flatness, dimension))
-    sweep = escape_sweep(
-        f"passage_d{dimension}",
-        f"Linear regression d={dimension} (h* = {flatness:.4f}, L* = {loss_minimum:.4f}), "
-        f"MoriLossNoise(η={learning_rate:.4g}, B={batch}); exit when L ≥ cL* (LossAbove). Mean "
-        "time against c on log-log axes; exact = radial quadrature with isotropic H = h*I.",
-        points, "log c", math.log, predicted, 0.10 if size != "smoke" else 0.35,
-        config["passage_particles"], key, progress,
-    )
-    return sweep
+    for dimension in config["dimensions"]:
+        problem = _problem(jr.key(seed), dimension)
+        flatness = float(np.mean(problem["eigenvalues"]))
+        loss_minimum = problem["minimum_loss"]
+        thresholds = _threshold_grid(dimension, flatness, loss_minimum, learning_rate, batch,
+                                     config["passage_time"], config["points"])
+        for index, ratio in enumerate(thresholds):
+            exact = mori_loss_threshold_time(ratio, dimension, flatness, loss_minimum,
+                                             learning_rate, batch)
+            # LossAbove has the Brownian-bridge crossing correction: O(dt), measured τ_2dt − τ_dt.
+            points.append(escape_point(
+                f"passage_d{dimension}/{index}",
+                {"name": f"{__name__}:regression_landscape", "dimension": dimension,
+                 "seed": int(seed)},
+                {"name": "mori", "learning_rate": learning_rate, "batch_size": batch},
+                dt, config["passage_particles"], math.log(exact),
+                criterion={"name": "loss-above", "factor": float(ratio)}))
+    return reproduction_sweep("mori", size, seed, points)
 
 
 def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
@@ -196,19 +221,72 @@ def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
       log-log slope against $B/(\eta h^*) + 1 - n/2$ (eqs. 17, 19), tolerance 10%. Each d gets a
       factor-4 range of c ending where the exact mean time is `passage_time` (the finite-c slope
       approaches the asymptote from below, as $c^{\phi}(c-1)^{-n/2}$: see docs/THEORIES.md).
+
+    A declared experiment: `sweep(size, seed)` run into `output_dir` (resumable), then `analyse`.
     """
-    check_size(size)
-    began = (time.perf_counter(), time.process_time())
+    return run_reproduction(sweep(size, seed), output_dir, progress)
+
+
+def _stationary_summary(records, config, size) -> dict:
+    """The stationary measurements as rows, against eq. 18, with their checks."""
+    tolerance = 0.05 if size != "smoke" else 0.15
+    rows = []
+    for record in records:
+        options = options_of(record["point"], "measurement")
+        measured = record["summary"]["measured"]
+        learning_rate, batch = options["learning_rate"], options["batch_size"]
+        predicted = float(mori_stationary_exponent(learning_rate, batch, measured["flatness"]))
+        phi, bias = measured["phi"], measured["phi"] - measured["phi_2dt"]
+        rows.append({
+            "dimension": options["dimension"], "learning_rate": learning_rate,
+            "batch_size": batch, "flatness": measured["flatness"], "phi": phi,
+            "phi_se": measured["phi_se"], "phi_2dt": measured["phi_2dt"], "bias": bias,
+            "phi_extrapolated": phi - bias, "phi_predicted": predicted,
+            "ratio": phi / predicted, "within_tolerance": abs(phi / predicted - 1) <= tolerance,
+            "particle_steps": measured["particle_steps"],
+        })
+    checks = {
+        f"phi_within_{round(100 * tolerance)}pct_d{row['dimension']}_eta{row['learning_rate']:.3g}"
+        f"_B{row['batch_size']:g}": row["within_tolerance"] for row in rows
+    }
+    return {"name": "stationary_exponent", "rows": rows, "checks": checks, "dt": config["dt"],
+            "time": config["stationary_time"], "particles": config["stationary_particles"],
+            "wall_seconds": sum(record["timing"]["wall_time_s"] for record in records),
+            "particle_steps": sum(row["particle_steps"] for row in rows)}
+
+
+def _passage_fit(dimension, records, problem, size) -> dict:
+    """The passage times of dimension d against the exact radial quadrature, fitted in log c."""
+    learning_rate, batch = _MORI_PASSAGE
+    flatness = float(np.mean(problem["eigenvalues"]))
+    loss_minimum = problem["minimum_loss"]
+    rows = []
+    for record in records:
+        ratio = record["point"]["criterion.factor"]
+        exact = mori_loss_threshold_time(ratio, dimension, flatness, loss_minimum,
+                                         learning_rate, batch)
+        # The store has no exact reference for a d-dimensional `loss-above` exit: the quadrature's.
+        record = {**record, "summary": {**record["summary"], "exact_mfpt": exact}}
+        rows.append(record_row(record, ratio, learning_rate=learning_rate))
+    predicted = float(mori_passage_exponent(learning_rate, batch, flatness, dimension))
+    return fit_sweep(
+        f"passage_d{dimension}",
+        f"Linear regression d={dimension} (h* = {flatness:.4f}, L* = {loss_minimum:.4f}), "
+        f"MoriLossNoise(η={learning_rate:.4g}, B={batch}); exit when L ≥ cL* (LossAbove). Mean "
+        "time against c on log-log axes; exact = radial quadrature with isotropic H = h*I.",
+        rows, "log c", math.log, predicted, 0.10 if size != "smoke" else 0.35)
+
+
+def analyse(run, size: str = "default") -> dict[str, bytes]:
+    """The stationary exponents and the passage-time fits of the stored points, their report and
+    figure (`jaxescape report DIR` reruns it; the data sets are regenerated from the seed)."""
     config = _MORI[size]
-    key = jr.key(seed)
-    dimensions = sorted(set(config["dimensions"]) | {1})
-    problems = {d: linear_regression_problem(jr.fold_in(key, 100 + d), 100_000, d)
-                for d in dimensions}
-    stationary = _mori_stationary(config, problems, jr.fold_in(key, 1), progress, size)
-    sweeps = [
-        _mori_passage_sweep(d, problems[d], config, jr.fold_in(key, 10 + d), progress, size)
-        for d in config["dimensions"]
-    ]
+    seed = seed_of(run)
+    groups = grouped(run)
+    problems = {d: _problem(jr.key(seed), d) for d in sorted(set(config["dimensions"]) | {1})}
+    stationary = _stationary_summary(groups["stationary"], config, size)
+    sweeps = [_passage_fit(d, groups[f"passage_d{d}"], problems[d], size)
+              for d in config["dimensions"]]
     lines = ["## Stationary exponent φ (Mori eq. 18, Fig. 3a)", "",
              f"{stationary['particles']} particles per setting run to t = {stationary['time']} "
              f"(dt = {stationary['dt']}, and 2dt for the bias); φ from the Beta MLE of "
@@ -235,10 +313,12 @@ def reproduce_mori(output_dir, size="default", seed=0, progress=True) -> dict:
         axis.legend(fontsize=7)
 
     transforms = [(math.log, "log c")] * len(sweeps)
-    return finish(
+    _, files = finish(
         "mori", "Mori et al. (ICML 2022) Fig. 3: power-law stationary law and passage times",
-        output_dir, size, seed, began, sweeps, transforms,
+        None, size, seed, timing(run), sweeps, transforms,
         extra={"stationary_exponent": stationary,
-               "problems": {str(d): {k: v for k, v in p.items()} for d, p in problems.items()}},
+               "problems": {str(d): dict(p) for d, p in problems.items()}},
         extra_markdown=lines, extra_panels=[stationary_panel],
+        device=run.environment.get("device_kind"),
     )
+    return files
