@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from .._experiments.components import build_point
-from .._theory.closed_forms import laplace_exponent
+from .._theory.closed_forms import laplace_exponent, laplace_log_escape_time
 from .._landscapes import TiltedDoubleWell
 from .._dynamics.noise_models import PiecewiseQuadraticValley, XieSGDNoise
 from .._dynamics.sde import OverdampedLangevin
@@ -151,8 +151,10 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
         for record in groups[label]:
             point = record["point"]
             built = build_point(point)  # the stored point's landscape and dynamics (no runs)
-            laplace_log = one_d_point(label, 0.0, built["dynamics"], built["landscape"],
-                                      point["dt"])["laplace_log"]
+            drift, diffusion = numpy_coefficients(built["dynamics"])
+            laplace_log = laplace_log_escape_time(
+                lambda u: -drift(u), diffusion, float(built["start"][0]),
+                float(built["landscape"].saddle()[0]))
             result.append(record_row(record, x_of(point),
                                      learning_rate=point.get("dynamics.learning_rate"),
                                      laplace_log=float(laplace_log)))
