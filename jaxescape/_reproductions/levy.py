@@ -11,21 +11,21 @@ errors; the slopes are compared with the small-noise laws:
   slope −α in log ε, +α in log w, and no dependence on h.
 - α = 2 (Kramers): $E\tau \approx \frac{\pi w^2}{4\sqrt{2}\,h} e^{h/\varepsilon^2}$: slope h in
   1/ε², 2 in log w, and 1/ε² − 1/h in h.
+
+The reproduction is a declared experiment (`declared.py`): `sweep(size, seed)` lists the escapes
+and, for each, a measure point that solves the exact chain; `analyse` fits them from the store.
 """
 
 import math
-import time
 
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 
-from .._criteria import HalfSpace
-from .._dynamics.levy import LevyLangevin
-from .._engine.driver import simulate
 from .._landscapes import FunctionLandscape
 from .._theory.levy import levy_chain_mean_exit_time, levy_escape_time, stable_levy_constant
-from .tools import check_size, format_value, new_figure, pool_slots, report_header, write_outputs
+from .declared import grouped, reproduction_sweep, run_reproduction, seed_of, timing
+from .tools import STEP_LIMIT, check_size, format_value, new_figure, output_files, \
+    report_header
 
 
 ALPHAS = (1.2, 1.5, 1.8, 2.0)
@@ -67,32 +67,73 @@ def _epsilon_for(alpha, tau, width=1.0, height=1.0):
     return (alpha * width**alpha / (2 * stable_levy_constant(alpha) * tau)) ** (1 / alpha)
 
 
-def _point(alpha, epsilon, width, height, dt, x, key, particles, progress):
-    landscape = FunctionLandscape(quartic_well, 1, (jnp.asarray(height), jnp.asarray(width)))
-    process = LevyLangevin(landscape, alpha, epsilon)
-    criteria = [HalfSpace(jnp.array([-1.0]), width), HalfSpace(jnp.array([1.0]), width)]
-    exact = float(levy_chain_mean_exit_time(_gradient(height, width), alpha, epsilon, dt,
-                                            -width, width, 0.0, points_per_scale=2.0,
-                                            max_points=12_001))
-    began = time.perf_counter()
-    result = simulate(process, criteria, jnp.zeros(1), key, num_particles=particles, dt=dt,
-                      max_steps=int(min(2**31 - 1, 40 * exact / dt + 1000)),
-                      num_slots=pool_slots(particles),
-                      progress=f"levy α={alpha} x={x:.3g}" if progress else False)
-    times = result.escape_time
-    mean, standard_error = float(times.mean()), float(times.std(ddof=1) / math.sqrt(times.size))
-    return {
-        "alpha": alpha, "x": float(x), "epsilon": float(epsilon), "width": float(width),
-        "height": float(height), "dt": dt, "particles": particles, "tau": mean,
-        "tau_se": standard_error, "tau_exact": exact,
-        "tau_law": _law(alpha, epsilon, width, height),
-        "deviation_in_se": (mean - exact) / standard_error,
-        "agrees_with_exact": bool(abs(mean - exact) <= 4 * standard_error),
-        "censored": int(np.count_nonzero(result.censored)),
-        "diverged": int(np.count_nonzero(result.diverged)),
-        "particle_steps": int(np.sum(result.escape_step)),
-        "wall_seconds": time.perf_counter() - began,
-    }
+def quartic_landscape(height, width) -> FunctionLandscape:
+    """The well h·(2(x/w)² − (x/w)⁴) as a landscape (a sweep's `landscape` by import path)."""
+    return FunctionLandscape(quartic_well, 1, (jnp.asarray(height), jnp.asarray(width)))
+
+
+def chain_mean_exit_time(alpha, epsilon, width, height, dt) -> dict:
+    """The exact mean exit time from (−w, w), start 0, of the chain `LevyLangevin` simulates at
+    step dt (`levy_chain_mean_exit_time`, 2 grid points per noise scale, at most 12001): a
+    measurement (sweep method "measure") returning `tau_exact`."""
+    return {"tau_exact": float(levy_chain_mean_exit_time(
+        _gradient(height, width), alpha, epsilon, dt, -width, width, 0.0,
+        points_per_scale=2.0, max_points=12_001))}
+
+
+def _design(size: str) -> list[dict]:
+    """The sweeps: per α the ε, width and height series, each point (ε, w, h, x)."""
+    config = _LEVY[size]
+    count = config["points"]
+    sweeps = []
+    for alpha in ALPHAS:
+        taus = np.geomspace(config["tau"] / 3, config["tau"] * 3, count)
+        middle = _epsilon_for(alpha, config["tau"])
+        designs = (
+            ("epsilon", [(e, 1.0, 1.0, e) for e in (_epsilon_for(alpha, tau) for tau in taus)],
+             "log ε" if alpha < 2 else "1/ε²", math.log if alpha < 2 else (lambda e: e**-2)),
+            ("width", [(middle, w, 1.0, w) for w in np.geomspace(0.6, 1.6, count)], "log w",
+             math.log),
+            ("height", [(middle, 1.0, h, h) for h in np.geomspace(0.5, 2.0, count)], "h",
+             lambda h: h),
+        )
+        for name, settings, x_name, transform in designs:
+            sweeps.append({"name": f"alpha{alpha:g}_{name}", "alpha": alpha, "x_name": x_name,
+                           "transform": transform, "settings": [
+                               tuple(float(value) for value in setting) for setting in settings]})
+    return sweeps
+
+
+def sweep(size: str = "default", seed: int = 0):
+    """The reproduction's points: the escapes, labelled `alpha{α}_{series}/i` (direct, no
+    extrapolation: the reference is the chain at the run's own dt), then for each escape a
+    measure point `exact_chain/alpha{α}_{series}/i` (`chain_mean_exit_time`: the reference at
+    every size; the sweep's own `exact_mfpt`, a finer grid of at most 4001 points, is missing
+    where the noise scale is small)."""
+    check_size(size)
+    config = _LEVY[size]
+    dt = config["dt"]
+    escapes, chains = [], []
+    for series in _design(size):
+        alpha = series["alpha"]
+        for index, (epsilon, width, height, _) in enumerate(series["settings"]):
+            label = f"{series['name']}/{index}"
+            # 40 small-noise-law times: the law exceeds the chain's exact mean at these points.
+            law = _law(alpha, epsilon, width, height)
+            escapes.append({
+                "label": label,
+                "landscape": {"name": "jaxescape._reproductions.levy:quartic_landscape",
+                              "height": height, "width": width},
+                "dynamics": {"name": "levy", "alpha": alpha, "epsilon": epsilon},
+                "criterion": {"name": "outside-ball", "radius": width}, "start": [0.0],
+                "dt": dt, "particles": config["particles"],
+                "max_steps": int(min(STEP_LIMIT, 40 * law / dt + 1000))})
+            chains.append({
+                "label": f"exact_chain/{label}", "method": "measure",
+                "measurement": {"name": "jaxescape._reproductions.levy:chain_mean_exit_time",
+                                "alpha": alpha, "epsilon": epsilon, "width": width,
+                                "height": height, "dt": dt}})
+    return reproduction_sweep("levy", size, seed, escapes + chains, extrapolate=False)
 
 
 def _fit(x, y, standard_error=None):
@@ -139,34 +180,44 @@ def reproduce_levy(output_dir, size="default", seed=0, progress=True) -> dict:
        slope → α (α < 2) or 2 (the Kramers prefactor; the exponential is fixed by h).
     3. `height`: w = 1, same ε, h from 0.5 to 2: log τ against h, slope → 0 for α < 2
        (insensitive to the barrier), → 1/ε² − 1/h for α = 2 (Arrhenius).
+
+    A declared experiment: `sweep(size, seed)` run into `output_dir` (resumable), then `analyse`.
     """
-    check_size(size)
-    began = (time.perf_counter(), time.process_time())
-    config = _LEVY[size]
-    particles, count, dt = config["particles"], config["points"], config["dt"]
-    key = jr.key(seed)
+    return run_reproduction(sweep(size, seed), output_dir, progress)
+
+
+def analyse(run, size: str = "default") -> dict[str, bytes]:
+    """The slopes against the exact chain and the small-noise law, the report and figure of the
+    stored points (`jaxescape report DIR` reruns it)."""
+    groups = grouped(run)
+    exact = {record["point"]["label"].split("/", 1)[1]: record["summary"]["measured"]["tau_exact"]
+             for record in groups["exact_chain"]}
     sweeps = []
-    for index, alpha in enumerate(ALPHAS):
-        taus = np.geomspace(config["tau"] / 3, config["tau"] * 3, count)
-        epsilons = [_epsilon_for(alpha, tau) for tau in taus]
-        middle = _epsilon_for(alpha, config["tau"])
-        designs = (
-            ("epsilon", [(e, 1.0, 1.0, e) for e in epsilons], "log ε" if alpha < 2 else "1/ε²",
-             math.log if alpha < 2 else (lambda e: e**-2)),
-            ("width", [(middle, w, 1.0, w) for w in np.geomspace(0.6, 1.6, count)], "log w",
-             math.log),
-            ("height", [(middle, 1.0, h, h) for h in np.geomspace(0.5, 2.0, count)], "h",
-             lambda h: h),
-        )
-        for part, (name, settings, x_name, transform) in enumerate(designs):
-            rows = [_point(alpha, epsilon, width, height, dt, x,
-                           jr.fold_in(key, 100 * index + 10 * part + point), particles, progress)
-                    for point, (epsilon, width, height, x) in enumerate(settings)]
-            sweeps.append(_sweep(f"alpha{alpha:g}_{name}", alpha, x_name, transform, rows))
-    return _finish(output_dir, size, seed, began, sweeps)
+    for series in _design(size):
+        rows = []
+        for record, (_, _, _, x) in zip(groups[series["name"]], series["settings"]):
+            point, summary = record["point"], record["summary"]
+            alpha, epsilon = point["dynamics.alpha"], point["dynamics.epsilon"]
+            width, height = point["landscape.width"], point["landscape.height"]
+            mean, standard_error = summary["mfpt"], summary["mfpt_standard_error"]
+            tau_exact = exact[point["label"]]
+            rows.append({
+                "alpha": alpha, "x": x, "epsilon": epsilon, "width": width, "height": height,
+                "dt": point["dt"], "particles": point["particles"], "tau": mean,
+                "tau_se": standard_error, "tau_exact": tau_exact,
+                "tau_law": _law(alpha, epsilon, width, height),
+                "deviation_in_se": (mean - tau_exact) / standard_error,
+                "agrees_with_exact": bool(abs(mean - tau_exact) <= 4 * standard_error),
+                "censored": summary["num_censored"], "diverged": summary["num_diverged"],
+                "particle_steps": summary["cost_particle_steps"],
+                "wall_seconds": record["timing"]["wall_time_s"],
+            })
+        sweeps.append(_sweep(series["name"], series["alpha"], series["x_name"],
+                             series["transform"], rows))
+    return _finish(size, seed_of(run), timing(run), sweeps, run.environment.get("device_kind"))
 
 
-def _finish(output_dir, size, seed, began, sweeps):
+def _finish(size, seed, began, sweeps, device) -> dict[str, bytes]:
     checks = {f"{sweep['name']}.{name}": bool(value) for sweep in sweeps
               for name, value in sweep["checks"].items()}
     summary = {
@@ -175,10 +226,9 @@ def _finish(output_dir, size, seed, began, sweeps):
         "sweeps": {sweep["name"]: sweep for sweep in sweeps}, "checks": checks,
         "all_checks_passed": all(checks.values()),
         "particle_steps": sum(row["particle_steps"] for sweep in sweeps for row in sweep["points"]),
-        "wall_seconds": time.perf_counter() - began[0],
-        "cpu_seconds": time.process_time() - began[1],
+        "device": device, "wall_seconds": began.wall, "cpu_seconds": began.cpu,
     }
-    lines = report_header(summary["title"], size, seed, began, [])
+    lines = report_header(summary["title"], size, seed, began, [], device)
     lines += ["## Slopes of log τ", "",
               "| sweep | against | slope ± SE | exact chain | small-noise law |",
               "|---|---|---|---|---|"]
@@ -211,5 +261,4 @@ def _finish(output_dir, size, seed, began, sweeps):
         axis.set_ylabel("mean escape time")
         axis.legend(fontsize=7)
     figure.tight_layout()
-    write_outputs(output_dir, "levy", summary, lines, figure)
-    return summary
+    return output_files("levy", summary, lines, figure)
