@@ -1,21 +1,44 @@
-"""Network particles: particle-steps per second of MLP training runs against the matmul roofline.
+"""Network particles: particle-steps per second of MLP training runs against the matmul rate
+and against PyTorch's `torch.func` ensembling.
 
-Problem (issue 19): digits (scikit-learn's bundled set, n = 1000 training samples, one-hot
-targets), an MLP 64-32-10 (ReLU, 2410 parameters), cross-entropy, plain SGD (η = 0.1),
-B = 32. FLOPs per particle-step: forward 2·B·(64·32 + 32·10) and a backward of twice that,
-3 · 2 · 32 · 2368 = 454 656 (biases, activations and the update not counted).
+Workloads (issue 19, item 5), digits (scikit-learn's bundled set, n = 1000 training samples,
+one-hot targets), plain SGD (η = 0.1), B = 32:
+- `digits`: MLP 64-32-10 (ReLU), cross-entropy, 2410 parameters (2368 weights).
+- `mori`: MLP 64-100-100-10 (two hidden layers of 100 ReLU units, Mori et al.'s size), squared
+  error on the one-hot targets, 17 610 parameters (17 400 weights).
+FLOPs per particle-step: 6 · B · W with W the weights (multiply-adds of the matmuls): forward
+2·B·W, backward twice that (input and weight gradients); biases, activations, loss and update not
+counted. digits: 454 656, mori: 3 340 800.
 
-Rows, in one process, interleaved over `--rounds` rounds (the best of each row is kept, so a
-round slowed by other processes does not count):
-- matmul: a jitted 2048 × 2048 float32 product, 2 · 2048³ FLOP; its rate is the roofline.
-- jaxescape: `jxe.simulate(MinibatchSGD(NetworkModel(eqx.nn.MLP), ...), NeverEscape(), ...)`
-  for N particles × S steps, per-epoch shuffling (the default) and with replacement;
-  compilation excluded (a warm-up run of 2 steps).
-- vmap loop: the hand-written JAX baseline, `jit(vmap(fori_loop(SGD step)))` with minibatches
-  drawn with replacement by `jr.randint(fold_in(key, step))`.
+Rows, in one process, each workload × particle count N, interleaved over `--rounds` rounds (the
+best of each row is kept, so a round slowed by other processes does not count):
+- matmul: a jitted 2048 × 2048 float32 product, 2 · 2048³ FLOP, measured in every round.
+- batched dot: only the forward layers' per-particle products as one jitted `einsum`
+  ('nbi,noi->nbo', eqx's weight layout) at the same N: what XLA's batched dot gives these
+  shapes on this device, an upper bound for any JAX implementation of the step.
+- jaxescape: `jxe.simulate(MinibatchSGD(NetworkModel(eqx.nn.MLP), ...), NeverEscape(), ...)`,
+  per-epoch shuffling (the default) and with replacement; each timed call includes input
+  validation and the copy of the results to NumPy; compilation excluded (a warm-up call).
+- vmap loop: the hand-written JAX baseline, `jit(vmap(fori_loop(SGD step)))`, minibatches drawn
+  with replacement by `jr.randint(fold_in(key, step))`.
+- torch.func: N `torch.nn.Sequential` MLPs stacked by `torch.func.stack_module_state`, the
+  per-model minibatch gradient by `torch.vmap(torch.func.grad(loss of functional_call))`, each
+  model its own minibatch (`torch.randint`, with replacement) every step, the SGD update by
+  `torch._foreach_add_`; eager, one row per `--torch-threads` value (on a loaded machine
+  multi-threaded torch collapses, benchmarks/PEERS.md). Skipped with a message when torch is not
+  installed (`pip install torch==2.13.0`, benchmarks/PEERS.md). "of torch" is the ratio to the
+  best torch.func row of that workload and N.
 
-Usage: python benchmarks/network_throughput.py [--particles N] [--steps S] [--rounds R]
-Writes benchmarks/results/network_throughput-<device>.json.
+`--memory`: peak resident memory of `simulate_chunks` over 2·10^4 and 10^5 networks
+(the digits MLP, 2410 parameters, 4 steps, chunks of 2^14, each chunk reduced to the mean loss of
+256 of its networks as it arrives) and of one `simulate` call over 10^5 (whose result holds
+every network's parameters, 10^5 · 2410 · 4 B = 0.96 GB), each in a fresh subprocess; the peak
+is its VmHWM. Written to benchmarks/results/network_memory-<platform>.json (`--only-memory`:
+these rows alone).
+
+Usage: python benchmarks/network_throughput.py [--particles 1024,4096,16384] [--rounds R]
+       [--workloads digits,mori] [--torch-threads 1,2] [--memory | --only-memory]
+Writes benchmarks/results/network_throughput-<platform>.json.
 """
 
 import argparse
@@ -23,6 +46,8 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
+import sys
 import time
 
 import equinox as eqx
@@ -34,8 +59,20 @@ import numpy as np
 import jaxescape as jxe
 
 
-BATCH, LEARNING_RATE, WIDTH = 32, 0.1, 32
-FLOP_PER_STEP = 3 * 2 * BATCH * (64 * WIDTH + WIDTH * 10)
+BATCH, LEARNING_RATE = 32, 0.1
+WORKLOADS = {  # name: (hidden widths, loss, steps per timed call)
+    "digits": ((32,), "cross_entropy", 16),
+    "mori": ((100, 100), "mse", 4),
+}
+
+
+def layer_sizes(hidden):
+    return [64, *hidden, 10]
+
+
+def flop_per_step(hidden):
+    sizes = layer_sizes(hidden)
+    return 6 * BATCH * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def timed(function):
@@ -44,11 +81,33 @@ def timed(function):
     return time.perf_counter() - began
 
 
-def matmul_rate(size=2048, repeats=5):
+def matmul_rate(size=2048, repeats=3):
     a, b = (jr.normal(jr.key(i), (size, size), jnp.float32) for i in range(2))
     product = jax.jit(jnp.matmul)
     product(a, b).block_until_ready()
     return 2 * size**3 / min(timed(lambda: product(a, b)) for _ in range(repeats))
+
+
+def make_model(hidden, loss):
+    network = eqx.nn.MLP(64, 10, hidden[0], len(hidden), key=jr.key(1))
+    return jxe.NetworkModel(network, loss=loss)
+
+
+def batched_dot_runner(hidden, num_particles):
+    """The forward layers' per-particle products only: FLOPs 2·N·B·W (a third of a step's)."""
+    sizes = layer_sizes(hidden)
+    inputs = jr.normal(jr.key(2), (num_particles, BATCH, 64))
+    weights = [jr.normal(jr.key(3 + i), (num_particles, b, a)) * a**-0.5
+               for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+
+    @jax.jit
+    def forward(inputs, weights):
+        for weight in weights:
+            inputs = jnp.einsum("nbi,noi->nbo", inputs, weight)
+        return inputs
+
+    forward(inputs, weights).block_until_ready()
+    return (lambda steps: forward(inputs, weights)), lambda steps: num_particles / 3
 
 
 def jaxescape_runner(model, data, num_particles, replacement):
@@ -60,7 +119,7 @@ def jaxescape_runner(model, data, num_particles, replacement):
                             num_particles=num_particles, max_steps=steps).position
 
     run(2)  # compile (the step count is an argument: the timed run does not recompile)
-    return run
+    return run, lambda steps: num_particles * steps
 
 
 def vmap_runner(model, data, num_particles):
@@ -84,52 +143,200 @@ def vmap_runner(model, data, num_particles):
 
     keys = jr.split(jr.key(0), num_particles)
     train(keys, 2).block_until_ready()
-    return lambda steps: train(keys, steps)
+    return (lambda steps: train(keys, steps)), lambda steps: num_particles * steps
+
+
+def torch_func_runner(model, data, num_particles, loss_name, threads):
+    """`torch.func` ensembling: stack_module_state + vmap(grad(functional_call)), on `threads`
+    intra-op threads."""
+    import copy
+
+    import torch
+    from torch.func import functional_call, grad, stack_module_state
+
+    torch.manual_seed(0)
+    network = model.unflatten(model.initial_parameters)
+    layers = []
+    for i, linear in enumerate(network.layers):
+        torch_linear = torch.nn.Linear(linear.in_features, linear.out_features)
+        with torch.no_grad():  # the same start as the JAX rows
+            torch_linear.weight.copy_(torch.from_numpy(np.array(linear.weight)))
+            torch_linear.bias.copy_(torch.from_numpy(np.array(linear.bias)))
+        layers += [torch_linear] + ([torch.nn.ReLU()] if i < len(network.layers) - 1 else [])
+    base = torch.nn.Sequential(*layers)
+    parameters, buffers = stack_module_state([base] * num_particles)  # copies: N models
+    skeleton = copy.deepcopy(base).to("meta")
+    inputs = torch.from_numpy(np.array(data.inputs))
+    targets = torch.from_numpy(np.array(data.targets))
+
+    def batch_loss(parameters, buffers, x, y):
+        output = functional_call(skeleton, (parameters, buffers), (x,))
+        if loss_name == "cross_entropy":
+            return torch.nn.functional.cross_entropy(output, y)
+        return 0.5 * ((output - y) ** 2).sum(dim=1).mean()
+
+    gradient = torch.vmap(grad(batch_loss), in_dims=(0, 0, 0, 0), randomness="different")
+    generator = torch.Generator().manual_seed(0)
+    names = list(parameters)
+
+    def run(steps):
+        torch.set_num_threads(threads)
+        for _ in range(steps):
+            indices = torch.randint(0, inputs.shape[0], (num_particles, BATCH),
+                                    generator=generator)
+            gradients = gradient(parameters, buffers, inputs[indices], targets[indices])
+            with torch.no_grad():
+                torch._foreach_add_([parameters[k] for k in names],
+                                    [gradients[k] for k in names], alpha=-LEARNING_RATE)
+        return None
+
+    run(2)
+    return run, lambda steps: num_particles * steps
+
+
+def memory_probe(num_particles, chunked):
+    """Peak memory (MiB) of one run over `num_particles` MLP 64-32-10 networks (this process)."""
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = make_model((32,), "cross_entropy")
+    sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE)
+    options = dict(num_particles=num_particles, max_steps=4)
+    began = time.perf_counter()
+    if chunked:
+        losses = []
+        for _, result in jxe.simulate_chunks(sgd, jxe.NeverEscape(), model.initial_parameters,
+                                             jr.key(0), chunk_size=2**14, **options):
+            losses.append(float(jxe.evaluate_particles(model, result.position[:256],
+                                                       data).loss.mean()))
+    else:
+        result = jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(0),
+                              **options)
+        assert result.position.shape == (num_particles, model.num_parameters)
+    seconds = time.perf_counter() - began
+    # VmHWM, the peak of this process's memory map (ru_maxrss would carry the parent's peak over
+    # fork and exec).
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status")
+                if line.startswith("VmHWM")) / 1024
+    print(json.dumps({"particles": num_particles, "chunked": chunked,
+                      "parameters": model.num_parameters, "seconds": seconds,
+                      "peak_rss_mib": peak}))
+
+
+def memory_rows():
+    rows = []
+    for num_particles, chunked in ((2 * 10**4, True), (10**5, True), (10**5, False)):
+        output = subprocess.run(
+            [sys.executable, __file__, "--probe", f"{num_particles},{int(chunked)}"],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            capture_output=True, text=True, check=True).stdout
+        rows.append(json.loads(output.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def write_memory(device):
+    out = pathlib.Path(__file__).parent / "results" / f"network_memory-{device.platform}.json"
+    out.write_text(json.dumps({"device": device.device_kind, "jax": jax.__version__,
+                               "chunk_size": 2**14, "rows": memory_rows()}, indent=1))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--particles", type=int, default=2**14)
-    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--particles", default="1024,4096,16384")
+    parser.add_argument("--workloads", default="digits,mori")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--torch-threads", default="1,2")
+    parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--only-memory", action="store_true")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    parser.add_argument("--note", default="")
     args = parser.parse_args()
+    if args.probe:
+        count, chunked = args.probe.split(",")
+        return memory_probe(int(count), bool(int(chunked)))
+    if args.only_memory:
+        return write_memory(jax.devices()[0])
 
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch is not installed: the torch.func rows are skipped "
+              "(pip install torch==2.13.0)")
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
-    model = jxe.NetworkModel(eqx.nn.MLP(64, 10, WIDTH, 1, key=jr.key(1)), loss="cross_entropy")
-    assert model.num_parameters == 2410
-    runners = {
-        "jaxescape, per-epoch shuffling": jaxescape_runner(model, data, args.particles, False),
-        "jaxescape, with replacement": jaxescape_runner(model, data, args.particles, True),
-        "vmap loop (hand-written JAX)": vmap_runner(model, data, args.particles),
-    }
-    best = {"matmul 2048² float32": 0.0, **{name: 0.0 for name in runners}}
-    loads = []
-    for _ in range(args.rounds):
+    counts = [int(count) for count in args.particles.split(",")]
+    torch_threads = [] if torch is None else [int(t) for t in args.torch_threads.split(",")]
+    best, meta, loads = {}, {}, []
+    runners = {}
+    for workload in args.workloads.split(","):
+        hidden, loss, steps = WORKLOADS[workload]
+        model = make_model(hidden, loss)
+        meta[workload] = {"hidden": hidden, "loss": loss, "steps": steps,
+                          "parameters": model.num_parameters,
+                          "flop_per_particle_step": flop_per_step(hidden)}
+        for count in counts:
+            rows = {
+                "batched dot (forward layers)": lambda: batched_dot_runner(hidden, count),
+                "jaxescape, per-epoch shuffling": lambda: jaxescape_runner(model, data, count,
+                                                                           False),
+                "jaxescape, with replacement": lambda: jaxescape_runner(model, data, count, True),
+                "vmap loop (hand-written JAX)": lambda: vmap_runner(model, data, count),
+            }
+            for threads in torch_threads:
+                rows[f"torch.func, {threads} thread{'s' * (threads > 1)}"] = (
+                    lambda threads=threads: torch_func_runner(model, data, count, loss, threads))
+            for name, make in rows.items():
+                runners[(workload, count, name)] = make()
+    for round_index in range(args.rounds):
+        print(f"round {round_index + 1} of {args.rounds}", flush=True)
         loads.append(os.getloadavg()[0])
-        best["matmul 2048² float32"] = max(best["matmul 2048² float32"], matmul_rate())
-        for name, run in runners.items():
-            seconds = timed(lambda: run(args.steps))
-            best[name] = max(best[name], FLOP_PER_STEP * args.particles * args.steps / seconds)
+        best["matmul"] = max(best.get("matmul", 0.0), matmul_rate())
+        for (workload, count, name), (run, work) in runners.items():
+            steps = meta[workload]["steps"]
+            seconds = timed(lambda: run(steps))
+            rate = work(steps) / seconds  # particle-steps per second
+            key = (workload, count, name)
+            best[key] = max(best.get(key, 0.0), rate)
 
-    roofline = best["matmul 2048² float32"]
+    matmul = best.pop("matmul")
     device = jax.devices()[0]
-    rows = [{"row": name, "gflop_per_s": rate / 1e9,
-             "m_particle_steps_per_s": None if name.startswith("matmul") else
-             rate / FLOP_PER_STEP / 1e6, "of_matmul": rate / roofline}
-            for name, rate in best.items()]
-    print(f"device: {device.device_kind}, {os.cpu_count()} CPUs, load averages {loads}")
-    print(f"{'row':34s} {'GFLOP/s':>8s} {'M steps/s':>10s} {'of matmul':>10s}")
+    rows = []
+    for (workload, count, name), rate in best.items():
+        flop = meta[workload]["flop_per_particle_step"]
+        torch_rate = max((rate for (w, c, n), rate in best.items()
+                          if (w, c) == (workload, count) and n.startswith("torch.func")),
+                         default=None)
+        rows.append({"workload": workload, "particles": count, "row": name,
+                     "m_particle_steps_per_s": rate / 1e6, "gflop_per_s": rate * flop / 1e9,
+                     "of_matmul": rate * flop / matmul,
+                     "of_best_torch_func": rate / torch_rate if torch_rate else None})
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"device: {device.device_kind}, {cpu}, {os.cpu_count()} CPUs, "
+          f"matmul {matmul / 1e9:.1f} GFLOP/s, load averages {loads}")
+    print(f"{'workload':8s} {'N':>6s} {'row':40s} {'M steps/s':>10s} {'GFLOP/s':>8s} "
+          f"{'of matmul':>9s} {'of torch':>8s}")
     for row in rows:
-        steps = row["m_particle_steps_per_s"]
-        print(f"{row['row']:34s} {row['gflop_per_s']:8.1f} "
-              f"{'' if steps is None else f'{steps:.4f}':>10s} {row['of_matmul']:10.2f}")
+        of_torch = ("" if row["of_best_torch_func"] is None
+                    else f"{row['of_best_torch_func']:.2f}")
+        print(f"{row['workload']:8s} {row['particles']:6d} {row['row']:40s} "
+              f"{row['m_particle_steps_per_s']:10.4f} {row['gflop_per_s']:8.1f} "
+              f"{row['of_matmul']:9.3f} {of_torch:>8s}")
+    if args.memory:
+        write_memory(device)
     out = pathlib.Path(__file__).parent / "results" / f"network_throughput-{device.platform}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
-        "device": device.device_kind, "machine": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(), "jax": jax.__version__, "particles": args.particles,
-        "steps": args.steps, "rounds": args.rounds, "load_averages": loads,
-        "flop_per_particle_step": FLOP_PER_STEP, "rows": rows,
+        "device": device.device_kind, "cpu": cpu, "cpus": os.cpu_count(),
+        "jax": jax.__version__, "torch": None if torch is None else torch.__version__,
+        "torch_threads": torch_threads,
+        "xla_flags": os.environ.get("XLA_FLAGS"), "rounds": args.rounds,
+        "load_averages": loads, "matmul_gflop_per_s": matmul / 1e9, "workloads": meta,
+        "flop_formula": "6 * B * W (W = weights; forward 2BW, backward 4BW)",
+        "rows": rows, "note": args.note,
     }, indent=1))
 
 

@@ -44,6 +44,16 @@ def test_cpu_sizes_are_unchanged_and_the_cpu_reports_no_memory_limit():
     assert sizing.initial_pool_size(dynamics, 1, 2**22) == min(dynamics.cpu_pool_size(1), 2**18)
 
 
+def test_cpu_chunks_of_large_particles_stay_within_the_host_budget():
+    """Networks on a CPU: a chunk's result buffers (5 + 4·dim bytes a particle) stay within
+    HOST_CHUNK_BYTES (2 GiB): 2^17 particles of 2410 float32 parameters; up to dim 126 the
+    chunk stays 2^22."""
+    assert sizing.default_chunk_size(None, 126) == _defaults.CHUNK_SIZE
+    assert sizing.default_chunk_size(None, 127) == _defaults.CHUNK_SIZE // 2
+    assert sizing.default_chunk_size(None, 2410) == 2**17
+    assert 2**17 * (5 + 4 * 2410) <= sizing.HOST_CHUNK_BYTES < 2**18 * (5 + 4 * 2410)
+
+
 def test_accelerator_pool_is_2_22_slots_and_the_chunk_sixteen_pools(accelerator):
     _, dynamics, _ = double_well()
     accelerator(None)  # no memory figures
