@@ -7,7 +7,8 @@ run directory is a resumable result store that `jaxescape report DIR` rebuilds.
 Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on a 2-core CPU),
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
 The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py` and `levy.py`
-(α-stable noise, checked on the exact discretised chain); the measurement they share (dt and
+(α-stable noise, checked on the exact discretised chain), the network experiments in
+`wu_minima.py` and `mori_networks.py`; the measurement they share (dt and
 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
@@ -54,6 +55,26 @@ def reproduce_levy(output_dir, size="default", seed=0, progress=True) -> dict:
     return run(output_dir, size, seed, progress)
 
 
+def reproduce_wu_minima(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Wu, Ma & E (NeurIPS 2018): the minima SGD finds on digits lie inside a ≤ 2/η, s ≤ √B/η.
+
+    Runs `wu_minima.reproduce_wu_minima`, imported on first use.
+    """
+    from .wu_minima import reproduce_wu_minima as run
+
+    return run(output_dir, size, seed, progress)
+
+
+def reproduce_mori_networks(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Mori et al.: on an MLP trained on digits, SGD's gradient-noise trace is ∝ the loss late on.
+
+    Runs `mori_networks.reproduce_mori_networks`, imported on first use.
+    """
+    from .mori_networks import reproduce_mori_networks as run
+
+    return run(output_dir, size, seed, progress)
+
+
 def declared_sweep(name: str, size: str = "default", seed: int = 0):
     """The `Sweep` that reproduction `name` runs (a module's `sweep(size, seed)`; `jaxescape
     reproduce NAME --spec` prints it), or None for a reproduction not declared as a sweep."""
@@ -67,4 +88,5 @@ def declared_sweep(name: str, size: str = "default", seed: int = 0):
 REPRODUCTIONS = {
     "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,
     "sgd-vs-sde": reproduce_sgd_vs_sde, "levy": reproduce_levy,
+    "wu-minima": reproduce_wu_minima, "mori-networks": reproduce_mori_networks,
 }
