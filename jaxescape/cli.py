@@ -253,6 +253,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from ._experiments.store import CorruptedFileError
     from ._experiments.sweep import load_sweep
     from ._experiments.sweep_run import (
+        add_references,
         check_shard,
         default_directory,
         describe_point,
@@ -268,7 +269,7 @@ def _sweep(args: argparse.Namespace) -> int:
             return 0
         swept = sweep.swept()
         for plan in plan_points(sweep, shard):
-            exact = plan["exact_mfpt"]
+            exact = add_references(plan)["exact_mfpt"]
             print(f"point {plan['index']}: {describe_point(plan['point'], swept)}; exact MFPT "
                   + ("none (no quadrature for this point)" if exact is None else f"{exact:.5g}"))
         print(f"{sweep.method} sweep of {len(sweep.expand())} points into "

@@ -112,16 +112,26 @@ def plan_points(sweep: Sweep, shard: tuple[int, int] = (0, 1)) -> list[dict]:
 
 
 def _plan_general(index: int, point: dict, swept, method: str) -> dict:
-    """A point declared by components: its objects and exact references (None where none)."""
+    """A point declared by components: its objects, checked (references: `add_references`)."""
     if (point.get("method") or method) == "measure":
         return {"index": index, "point": point, "exact_mfpt": None, "kramers_time": None}
     try:
         built = build_point(point)
-        exact, kramers = exact_reference(built, point)
     except ConfigError as error:
         raise ConfigError(f"point {index} ({describe_point(point, swept)}): {error}") from None
-    return {**built, "index": index, "point": point, "exact_mfpt": exact,
-            "kramers_time": kramers, "criteria": built["criterion"]}
+    return {**built, "index": index, "point": point, "criteria": built["criterion"],
+            "describe": describe_point(point, swept)}
+
+
+def add_references(plan: dict) -> dict:
+    """The plan with its exact quadrature MFPT and Kramers' time (None where none), computed
+    on first use: only for the points that run (a resumed sweep skips the stored ones)."""
+    if "exact_mfpt" not in plan:
+        try:
+            plan["exact_mfpt"], plan["kramers_time"] = exact_reference(plan, plan["point"])
+        except ConfigError as error:
+            raise ConfigError(f"point {plan['index']} ({plan['describe']}): {error}") from None
+    return plan
 
 
 def _run_options(plan: dict) -> dict:
@@ -444,6 +454,7 @@ def run_sweep(sweep: Sweep, output: str | None = None, *, progress: bool = True,
                 if _is_stored(store, index):  # committed meanwhile by another shard
                     bar.update(1)
                     continue
+                add_references(plan)  # quadrature and Kramers, for the points that run
                 record, ours = _run_point(plan, swept, total, store, progress, cache)
                 bar.update(1)
                 say(f"point {index + 1}/{total} ({describe_point(plan['point'], swept)}): "
@@ -481,6 +492,7 @@ def _run_point(plan, swept, num_points, store, progress, cache) -> tuple[dict, b
     record and False where another process committed the point first (its files are kept)."""
     index, point = plan["index"], plan["point"]
     started = time.perf_counter()
+    add_references(plan)
     key = jax.random.fold_in(jax.random.key(point["seed"]), index)
     method = plan["method"]
     label = f"point {index + 1}/{num_points}" if progress else False
