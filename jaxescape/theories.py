@@ -13,8 +13,10 @@
   (Imkeller & Pavlyukevich 2006) with the Lévy-measure constant `stable_levy_constant`; the
   tail-index estimators `tail_index` (Mohammadi, Mohammadpour & Ogata 2015) and `hill_tail_index`
   (Hill 1975), and the exact index of 1-D SGD's stationary law `kesten_tail_index`.
-- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy"}`, each
-  `f(output_dir, size, seed, progress) -> dict`.
+- Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy",
+  "wu-minima", "mori-networks"}`, each `f(output_dir, size, seed, progress) -> dict`, each a
+  declared experiment: `declared_sweep(name, size, seed)` is the sweep it runs (its analysis
+  step writes the tables and figures; the run directory is a resumable result store).
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
 
 See docs/THEORIES.md for the formulas' sources, regimes and the measured results.
