@@ -20,10 +20,16 @@ r"""`jaxescape reproduce sgd-vs-sde`: real minibatch SGD against its SDEs, and M
    (B = 30) against large batch plus `noisy_sgd` noise $\eta\sqrt{\sigma + 2\kappa(L_B - L^*)}\zeta$
    with σ, κ fitted to the gap in noise, $(p_{10} - p_{30})\,V(w)$, V the per-sample gradient
    variance (least squares of V against L − L* along the path from the minimum to the top).
+
+A declared experiment (`declared.py`): `sweep(size, seed)` lists the SGD particles as escape
+points (dynamics "sgd", model and data by name; labels `mori/i`, `meng/i`, `mori_reshuffled/0`,
+`meng_reshuffled/0`, `meng_noise/i`) and the quadratures they are compared with as measurement
+points (`rate_references`, `noise_reference`; labels `*_exact/i`); `analyse` builds the ratios,
+checks, report and figure from the store.
 """
 
+import functools
 import math
-import time
 
 import jax
 import jax.numpy as jnp
@@ -33,24 +39,18 @@ import numpy as np
 from .._criteria import HalfSpace, LossAbove
 from .._sgd.data import gaussian_regression_data, meng_data
 from .._dynamics.sde import GeneralSDE
+from .._experiments.components import options_of
 from .._landscapes import AbstractLandscape
+from .._particle import next_power_of_two
 from .._sgd.minibatch_noise import MinibatchNoiseSDE, minibatch_factor
 from .._sgd.models import LinearRegression, MengDoubleWell, TrainingLoss, meng_shift_for_barrier
 from .._dynamics.noise_models import MengPowerLawNoise, MoriLossNoise, QuadraticLandscape
 from .._sgd.optax_noise import noisy_sgd
 from .._theory.reference import exact_mfpt, exact_mfpt_interval
+from .declared import grouped, reproduction_sweep, run_reproduction, seed_of, timing
 from .mori import BRIDGE_SHIFT
-from .tools import (
-    check_size,
-    new_figure,
-    format_value,
-    report_header,
-    mean_time,
-    pool_slots,
-    write_outputs,
-)
+from .tools import STEP_LIMIT, check_size, new_figure, format_value, output_files, report_header
 from .._sgd.minibatch_sgd import MinibatchSGD
-from .._engine.driver import simulate
 
 
 _SIZES = {  # learning rates of the Mori and Meng sweeps, SGD particles per point
@@ -68,9 +68,14 @@ _SIZES = {  # learning rates of the Mori and Meng sweeps, SGD particles per poin
 # Mori needs smaller η, hence a larger B/η (and c closer to 1 for the same mean time).
 BATCH_PER_RATE = {"mori": 500, "meng": 100}
 MORI_SAMPLES, MORI_THRESHOLD = 1000, 1.008  # escape when L ≥ 1.008·L*
+MORI_DATA_SEED, MENG_DATA_SEED = 1, 0
 MENG_BARRIER = 0.05
 NOISE_RATE, SMALL_BATCH, LARGE_BATCH, NOISE_BARRIER = 0.1, 10, 30, 0.04
+_NOISE_RUNS = (("small_batch", SMALL_BATCH, False), ("large_batch", LARGE_BATCH, False),
+               ("large_batch_plus_noise", LARGE_BATCH, True))
 _QUADRATURE_POINTS = 20_001  # Richardson-combined trapezoids: ~1e-8 relative here, n grads/point
+_BUDGET_POINTS = 2_001  # the coarser quadrature that sets a point's step budget
+_MODULE = "jaxescape._reproductions.sgd_vs_sde"
 
 
 class MengLandscape(AbstractLandscape):
@@ -94,21 +99,33 @@ class MengLandscape(AbstractLandscape):
         return self.saddle_position
 
 
-def _mori_problem(key):
-    data = gaussian_regression_data(key, MORI_SAMPLES, 1)
+def _quadratic_of(data):
+    """Linear regression d = 1 on `data` as its exact quadratic loss: (h*, θ*, L*)."""
     inputs, targets = np.asarray(data.inputs[:, 0], np.float64), np.asarray(data.targets)
     curvature = float(np.mean(inputs**2))
     optimum = float(np.mean(inputs * targets) / curvature)
     minimum_loss = float(0.5 * np.mean((optimum * inputs - targets) ** 2))
+    return curvature, optimum, minimum_loss
+
+
+def mori_exit(landscape, factor: float) -> LossAbove:
+    """`LossAbove(L, factor·L*)` for linear regression d = 1 (`landscape` its `TrainingLoss`):
+    the training loss is exactly the quadratic (h*, θ*, L*), so the criterion evaluates that
+    instead of n per-sample losses per step."""
+    curvature, optimum, minimum_loss = _quadratic_of(landscape.data)
+    quadratic = QuadraticLandscape(jnp.array([[curvature]]), jnp.array([optimum]), minimum_loss)
+    return LossAbove(quadratic, factor * minimum_loss)
+
+
+def _mori_problem(key):
+    data = gaussian_regression_data(key, MORI_SAMPLES, 1)
+    curvature, optimum, minimum_loss = _quadratic_of(data)
     model = LinearRegression(1)
     radius = math.sqrt(2 * (MORI_THRESHOLD - 1) * minimum_loss / curvature)
     landscape = QuadraticLandscape(jnp.array([[curvature]]), jnp.array([optimum]), minimum_loss)
     return {
         "name": "mori", "model": model, "data": data, "landscape": landscape,
         "start": jnp.array([optimum], data.inputs.dtype),
-        # The training loss of linear regression is exactly this quadratic: the same criterion
-        # as LossAbove(TrainingLoss(model, data), c·L*) without n evaluations per step.
-        "criterion": LossAbove(landscape, MORI_THRESHOLD * minimum_loss),
         "interval": (optimum - radius, optimum + radius),
         "description": f"linear regression d=1, n={MORI_SAMPLES} (h*={curvature:.4f}, "
                        f"L*={minimum_loss:.4f}), exit when L ≥ {MORI_THRESHOLD}·L*",
@@ -126,25 +143,33 @@ def _meng_problem(key, barrier):
     landscape = MengLandscape(TrainingLoss(model, data), jnp.array([minimum]), jnp.array([top]))
     return {
         "name": "meng", "model": model, "data": data, "landscape": landscape,
-        "start": jnp.array([minimum], data.inputs.dtype),
-        "criterion": HalfSpace(jnp.array([1.0]), absorbing), "absorbing": absorbing,
+        "start": jnp.array([minimum], data.inputs.dtype), "absorbing": absorbing,
+        "criterion": HalfSpace(jnp.array([1.0]), absorbing),
         "reflecting": minimum - 2 * (absorbing - minimum), "top": top,
         "description": f"MengDoubleWell on meng_data (n=500), ΔL={barrier}, exit at "
                        f"w ≥ {absorbing:.4f} (half the minimum–top distance past the top)",
     }
 
 
-def _exact_time(dynamics, problem, widen=None):
+@functools.cache
+def _problem(name: str):
+    """The problems by name: `mori`, `meng` (ΔL = 0.05) and `meng_noise` (ΔL = 0.04)."""
+    if name == "mori":
+        return _mori_problem(jr.key(MORI_DATA_SEED))
+    return _meng_problem(jr.key(MENG_DATA_SEED), MENG_BARRIER if name == "meng" else NOISE_BARRIER)
+
+
+def _exact_time(dynamics, problem, widen=None, num_points=_QUADRATURE_POINTS):
     """Exact mean exit time (quadrature); `widen(boundary)` moves the exits outward."""
     start = float(problem["start"][0])
     widen = widen or (lambda boundary: 0.0)
     if "interval" in problem:
         lower, upper = problem["interval"]
         return exact_mfpt_interval(dynamics, start, lower - widen(lower), upper + widen(upper),
-                                   _QUADRATURE_POINTS)
+                                   num_points)
     absorbing = problem["absorbing"]
     return exact_mfpt(dynamics, start, problem["reflecting"], absorbing + widen(absorbing),
-                      _QUADRATURE_POINTS)
+                      num_points)
 
 
 def _monitoring_shift(sde, learning_rate):
@@ -171,19 +196,13 @@ def fit_loss_dependent_noise(model, data, minimum, top, minimum_loss, num_points
     return float(intercept), float(slope)
 
 
-def _simulate_mean(dynamics, problem, key, num_particles, dt, expected, progress, label):
-    began = time.perf_counter()
-    result = simulate(
-        dynamics, problem["criterion"], problem["start"], key, num_particles=num_particles, dt=dt,
-        max_steps=int(min(60 * expected / dt + 2000, 2**31 - 1)),
-        num_slots=pool_slots(num_particles), progress=label if progress else False,
-    )
-    mean, standard_error = mean_time(result)
-    return {
-        "tau": mean, "tau_se": standard_error, "censored": int(np.sum(result.censored)),
-        "diverged": int(np.sum(result.diverged)), "particle_steps": int(np.sum(result.escape_step)),
-        "wall_seconds": time.perf_counter() - began,
-    }
+def _noise_fit(problem):
+    """(v₀, k) of `fit_loss_dependent_noise` on a Meng problem, and its L*."""
+    landscape = problem["landscape"]
+    minimum_loss = float(landscape.loss(landscape.minimum()))
+    fit = fit_loss_dependent_noise(problem["model"], problem["data"],
+                                   float(landscape.minimum()[0]), problem["top"], minimum_loss)
+    return fit, minimum_loss
 
 
 def _paper_model(problem, learning_rate, batch_size, fit):
@@ -194,64 +213,6 @@ def _paper_model(problem, learning_rate, batch_size, fit):
     intercept, slope = fit
     return MengPowerLawNoise(problem["landscape"], learning_rate, factor * intercept,
                              factor * slope)
-
-
-def _rate_sweep(problem, rates, num_particles, key, progress):
-    rows = []
-    fit = None
-    if problem["name"] == "meng":
-        landscape = problem["landscape"]
-        fit = fit_loss_dependent_noise(
-            problem["model"], problem["data"], float(landscape.minimum()[0]), problem["top"],
-            float(landscape.loss(landscape.minimum())))
-    for index, learning_rate in enumerate(rates):
-        batch_size = max(1, round(BATCH_PER_RATE[problem["name"]] * learning_rate))
-        sde = MinibatchNoiseSDE(problem["model"], problem["data"], learning_rate, batch_size,
-                                replacement=True)
-        exact = _exact_time(sde, problem)
-        shifted = _exact_time(sde, problem, _monitoring_shift(sde, learning_rate))
-        paper = _exact_time(_paper_model(problem, learning_rate, batch_size, fit), problem)
-        sgd = MinibatchSGD(problem["model"], problem["data"], batch_size=batch_size,
-                           learning_rate=learning_rate, replacement=True)
-        measured = _simulate_mean(sgd, problem, jr.fold_in(key, index), num_particles,
-                                  learning_rate, exact, progress,
-                                  f"{problem['name']} SGD η={learning_rate} B={batch_size}")
-        tau, standard_error = measured["tau"], measured["tau_se"]
-        rows.append({
-            "learning_rate": learning_rate, "batch_size": batch_size, **measured,
-            "iterations": tau / learning_rate, "tau_exact": exact, "tau_shifted": shifted,
-            "tau_paper_model": paper, "ratio": tau / exact, "ratio_se": standard_error / exact,
-            "ratio_shifted": shifted / exact, "ratio_paper_model": paper / exact,
-            "deviation_in_se": (tau - exact) / standard_error,
-            "deviation_from_shifted_in_se": (tau - shifted) / standard_error,
-            "agrees": bool(abs(tau - exact) <= 4 * standard_error + abs(shifted - exact)),
-        })
-    # Per-epoch reshuffling (each sample once per epoch) at the smallest η, against the SDE
-    # with the without-replacement factor p = (n − B)/(B(n − 1)) of docs/THEORY.md §1.1.
-    learning_rate, batch_size = rows[0]["learning_rate"], rows[0]["batch_size"]
-    sde = MinibatchNoiseSDE(problem["model"], problem["data"], learning_rate, batch_size)
-    exact = _exact_time(sde, problem)
-    sgd = MinibatchSGD(problem["model"], problem["data"], batch_size=batch_size,
-                       learning_rate=learning_rate)
-    # A fortieth of the particles: reshuffled SGD escapes up to ~30x later (Mori, B = 1).
-    reshuffled = _simulate_mean(sgd, problem, jr.fold_in(key, len(rates)),
-                                max(50, num_particles // 40),
-                                learning_rate, exact, progress,
-                                f"{problem['name']} SGD reshuffled η={learning_rate}")
-    reshuffled.update({"learning_rate": learning_rate, "batch_size": batch_size,
-                       "tau_exact": exact, "ratio": reshuffled["tau"] / exact,
-                       "ratio_se": reshuffled["tau_se"] / exact,
-                       "factor": minibatch_factor(batch_size, problem["data"].num_samples, False)})
-    small = rows[:1]  # the smallest η
-    checks = {
-        "small_rate_within_10pct": all(abs(row["ratio"] - 1) <= 0.10 for row in small),
-        "small_rate_within_10pct_of_monitoring_shifted": all(
-            abs(row["tau"] / row["tau_shifted"] - 1) <= 0.10 for row in small),
-        "small_rate_agrees_within_4se_plus_monitoring_shift": all(row["agrees"] for row in small),
-        "no_censored_or_diverged": all(row["censored"] == row["diverged"] == 0 for row in rows),
-    }
-    return {"name": problem["name"], "description": problem["description"], "rows": rows,
-            "reshuffled": reshuffled, "checks": checks, "noise_fit": fit}
 
 
 def _added_drift(t, y, parameters):
@@ -267,38 +228,210 @@ def _added_diffusion(t, y, parameters):
     return jnp.sqrt(sde.learning_rate * jnp.maximum(total, 0.0)).astype(y.dtype)[None, None]
 
 
-def _meng_noise_experiment(num_particles, key, progress):
-    problem = _meng_problem(jr.key(0), NOISE_BARRIER)
-    landscape = problem["landscape"]
-    minimum_loss = float(landscape.loss(landscape.minimum()))
-    intercept, slope = fit_loss_dependent_noise(
-        problem["model"], problem["data"], float(landscape.minimum()[0]), problem["top"],
-        minimum_loss)
+def _noise_sde(problem, batch_size, sigma, kappa, minimum_loss):
+    """The SDE of SGD at B with replacement, plus Meng's added noise where σ or κ is nonzero."""
+    sde = MinibatchNoiseSDE(problem["model"], problem["data"], NOISE_RATE, batch_size,
+                            replacement=True)
+    if sigma == kappa == 0:
+        return sde
+    return GeneralSDE(_added_drift, _added_diffusion,
+                      {"sde": sde, "sigma": jnp.asarray(sigma), "kappa": jnp.asarray(kappa),
+                       "minimum_loss": jnp.asarray(minimum_loss)}, noise_type="matrix")
+
+
+def noisy_sgd_particles(model, data, batch_size: int, learning_rate: float, sigma: float,
+                        kappa: float, minimum_loss: float) -> MinibatchSGD:
+    r"""SGD with replacement plus Meng's added noise $\eta\sqrt{\sigma + 2\kappa(L_B - L^*)}\zeta$
+    (`noisy_sgd`): the dynamics of the `large_batch_plus_noise` point."""
+    return MinibatchSGD(model, data, batch_size=int(batch_size), learning_rate=learning_rate,
+                        optimizer=noisy_sgd, optimizer_noise=True, replacement=True,
+                        optimizer_options={"sigma": sigma, "kappa": kappa,
+                                           "minimum_loss": minimum_loss})
+
+
+def rate_references(problem: str, learning_rate: float, batch_size: int,
+                    replacement: bool = True) -> dict:
+    """The quadratures an SGD point of the η sweep is compared with (no simulation).
+
+    `tau_exact`: the exact-covariance SDE (`MinibatchNoiseSDE`, p = 1/B with replacement, else
+    (n − B)/(B(n − 1))); with replacement also `tau_shifted` (exits moved out by the
+    discrete-monitoring shift) and `tau_paper_model` (Mori's or Meng's noise model), and for
+    Meng the fitted v₀, k of the model (`noise_fit_intercept`, `noise_fit_slope`).
+    """
+    setting = _problem(problem)
+    sde = MinibatchNoiseSDE(setting["model"], setting["data"], learning_rate, int(batch_size),
+                            replacement=bool(replacement))
+    values = {"tau_exact": _exact_time(sde, setting)}
+    if replacement:
+        fit = _noise_fit(setting)[0] if problem == "meng" else None
+        values["tau_shifted"] = _exact_time(sde, setting, _monitoring_shift(sde, learning_rate))
+        values["tau_paper_model"] = _exact_time(
+            _paper_model(setting, learning_rate, int(batch_size), fit), setting)
+        if fit is not None:
+            values.update(noise_fit_intercept=fit[0], noise_fit_slope=fit[1])
+    return values
+
+
+def noise_reference(batch_size: int, sigma: float = 0.0, kappa: float = 0.0,
+                    minimum_loss: float = 0.0) -> dict:
+    """`tau_exact_sde`: the quadrature of a Meng-noise run's SDE (B with replacement, plus the
+    added noise σ + 2κ(L − L*) where σ or κ is nonzero)."""
+    setting = _problem("meng_noise")
+    return {"tau_exact_sde": _exact_time(
+        _noise_sde(setting, int(batch_size), sigma, kappa, minimum_loss), setting)}
+
+
+def _noise_design():
+    """σ, κ fitted to (p₁₀ − p₃₀)·V(w) (κ ≥ 0 for `noisy_sgd`), L*, and the fit (v₀, k)."""
+    fit, minimum_loss = _noise_fit(_problem("meng_noise"))
     gap = 1 / SMALL_BATCH - 1 / LARGE_BATCH
-    sigma, kappa = gap * intercept, gap * max(slope, 0.0)  # κ >= 0 for noisy_sgd
+    return gap * fit[0], gap * max(fit[1], 0.0), minimum_loss, fit
+
+
+def _budget(sde, setting, learning_rate):
+    """Steps for 60 coarse-quadrature mean times plus 2000, as a power of two."""
+    expected = _exact_time(sde, setting, num_points=_BUDGET_POINTS)
+    return min(next_power_of_two(int(60 * expected / learning_rate + 2000)), STEP_LIMIT)
+
+
+def _components(name):
+    """Model, data and criterion tables of a problem."""
+    setting = _problem(name)
+    if name == "mori":
+        return {"model": {"name": "linear-regression", "dim": 1},
+                "data": {"name": "gaussian-regression", "num_samples": MORI_SAMPLES, "dim": 1,
+                         "seed": MORI_DATA_SEED},
+                "criterion": {"name": f"{_MODULE}:mori_exit", "factor": MORI_THRESHOLD}}
+    return {"model": {"name": "meng-double-well",
+                      "barrier": MENG_BARRIER if name == "meng" else NOISE_BARRIER},
+            "data": {"name": "meng", "seed": MENG_DATA_SEED},
+            "criterion": {"name": "half-space", "normal": [1.0], "offset": setting["absorbing"]}}
+
+
+def _sgd_point(label, name, learning_rate, batch_size, replacement, particles, dynamics=None):
+    setting = _problem(name)
+    sde = MinibatchNoiseSDE(setting["model"], setting["data"], learning_rate, batch_size,
+                            replacement=replacement)
+    dynamics = dynamics or {"name": "sgd", "batch_size": batch_size,
+                            "learning_rate": learning_rate, "replacement": replacement}
+    return {"label": label, **_components(name), "dynamics": dynamics,
+            "start": [float(setting["start"][0])], "dt": learning_rate,
+            "particles": int(particles), "max_steps": _budget(sde, setting, learning_rate)}
+
+
+def _measure(label, function, **options):
+    return {"label": label, "method": "measure",
+            "measurement": {"name": f"{_MODULE}:{function}", **options}}
+
+
+def sweep(size: str = "default", seed: int = 0):
+    """The reproduction's points: per problem the SGD points `NAME/i` with their quadratures
+    `NAME_exact/i`, the reshuffled run `NAME_reshuffled/0` with `NAME_reshuffled_exact/0`, then
+    the Meng-noise runs `meng_noise/i` with `meng_noise_exact/i`."""
+    check_size(size)
+    config = _SIZES[size]
+    points = []
+    for name in ("mori", "meng"):
+        rates = config[f"{name}_rates"]
+        for index, learning_rate in enumerate(rates):
+            batch_size = max(1, round(BATCH_PER_RATE[name] * learning_rate))
+            points += [
+                _sgd_point(f"{name}/{index}", name, learning_rate, batch_size, True,
+                           config["particles"]),
+                _measure(f"{name}_exact/{index}", "rate_references", problem=name,
+                         learning_rate=learning_rate, batch_size=batch_size)]
+        # Per-epoch reshuffling at the smallest η, a fortieth of the particles: reshuffled SGD
+        # escapes up to ~30x later (Mori, B = 1).
+        batch_size = max(1, round(BATCH_PER_RATE[name] * rates[0]))
+        points += [
+            _sgd_point(f"{name}_reshuffled/0", name, rates[0], batch_size, False,
+                       max(50, config["particles"] // 40)),
+            _measure(f"{name}_reshuffled_exact/0", "rate_references", problem=name,
+                     learning_rate=rates[0], batch_size=batch_size, replacement=False)]
+    sigma, kappa, minimum_loss, _ = _noise_design()
+    for index, (_, batch_size, noisy) in enumerate(_NOISE_RUNS):
+        added = {"sigma": sigma, "kappa": kappa, "minimum_loss": minimum_loss} if noisy else {}
+        dynamics = {"name": f"{_MODULE}:noisy_sgd_particles", "batch_size": batch_size,
+                    "learning_rate": NOISE_RATE, **added} if noisy else None
+        point = _sgd_point(f"meng_noise/{index}", "meng_noise", NOISE_RATE, batch_size, True,
+                           config["noise_particles"], dynamics)
+        points += [point, _measure(f"meng_noise_exact/{index}", "noise_reference",
+                                   batch_size=batch_size, **added)]
+    return reproduction_sweep("sgd-vs-sde", size, seed, points, extrapolate=False)
+
+
+def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Real SGD is compared with its exact-covariance SDE, the papers' models and Meng's noise.
+
+    See the module docstring for the design; writes results.json, results.md, sgd-vs-sde.png.
+    A declared experiment: `sweep(size, seed)` run into `output_dir` (resumable), then `analyse`.
+    """
+    return run_reproduction(sweep(size, seed), output_dir, progress)
+
+
+def _measured(record):
+    """An SGD point's mean escape time (t = ηk) ± SE, counts and cost."""
+    summary = record["summary"]
+    return {"tau": summary["mfpt"], "tau_se": summary["mfpt_standard_error"],
+            "censored": summary["num_censored"], "diverged": summary["num_diverged"],
+            "particle_steps": summary["cost_particle_steps"],
+            "wall_seconds": record["timing"]["wall_time_s"]}
+
+
+def _rate_sweep(name, groups):
+    """The η sweep of a problem from its SGD points and their quadratures."""
+    rows = []
+    fit = None
+    for record, reference in zip(groups[name], groups[f"{name}_exact"]):
+        options = options_of(record["point"], "dynamics")
+        learning_rate, batch_size = options["learning_rate"], options["batch_size"]
+        references = reference["summary"]["measured"]
+        measured = _measured(record)
+        exact, shifted = references["tau_exact"], references["tau_shifted"]
+        paper = references["tau_paper_model"]
+        if "noise_fit_intercept" in references:
+            fit = (references["noise_fit_intercept"], references["noise_fit_slope"])
+        tau, standard_error = measured["tau"], measured["tau_se"]
+        rows.append({
+            "learning_rate": learning_rate, "batch_size": batch_size, **measured,
+            "iterations": tau / learning_rate, "tau_exact": exact, "tau_shifted": shifted,
+            "tau_paper_model": paper, "ratio": tau / exact, "ratio_se": standard_error / exact,
+            "ratio_shifted": shifted / exact, "ratio_paper_model": paper / exact,
+            "deviation_in_se": (tau - exact) / standard_error,
+            "deviation_from_shifted_in_se": (tau - shifted) / standard_error,
+            "agrees": bool(abs(tau - exact) <= 4 * standard_error + abs(shifted - exact)),
+        })
+    (record,), (reference,) = groups[f"{name}_reshuffled"], groups[f"{name}_reshuffled_exact"]
+    options = options_of(record["point"], "dynamics")
+    exact = reference["summary"]["measured"]["tau_exact"]
+    reshuffled = _measured(record)
+    reshuffled.update({"learning_rate": options["learning_rate"],
+                       "batch_size": options["batch_size"], "tau_exact": exact,
+                       "ratio": reshuffled["tau"] / exact,
+                       "ratio_se": reshuffled["tau_se"] / exact,
+                       "factor": minibatch_factor(options["batch_size"],
+                                                  _problem(name)["data"].num_samples, False)})
+    small = rows[:1]  # the smallest η
+    checks = {
+        "small_rate_within_10pct": all(abs(row["ratio"] - 1) <= 0.10 for row in small),
+        "small_rate_within_10pct_of_monitoring_shifted": all(
+            abs(row["tau"] / row["tau_shifted"] - 1) <= 0.10 for row in small),
+        "small_rate_agrees_within_4se_plus_monitoring_shift": all(row["agrees"] for row in small),
+        "no_censored_or_diverged": all(row["censored"] == row["diverged"] == 0 for row in rows),
+    }
+    return {"name": name, "description": _problem(name)["description"], "rows": rows,
+            "reshuffled": reshuffled, "checks": checks, "noise_fit": fit}
+
+
+def _noise_experiment(groups):
+    """Small batch, large batch and large batch plus Meng's noise, against their SDEs."""
+    sigma, kappa, minimum_loss, (intercept, slope) = _noise_design()
     runs = {}
-    for index, (name, batch_size, noisy) in enumerate((
-        ("small_batch", SMALL_BATCH, False), ("large_batch", LARGE_BATCH, False),
-        ("large_batch_plus_noise", LARGE_BATCH, True),
-    )):
-        sde = MinibatchNoiseSDE(problem["model"], problem["data"], NOISE_RATE, batch_size,
-                                replacement=True)
-        if noisy:
-            sgd = MinibatchSGD(problem["model"], problem["data"], batch_size=batch_size,
-                               learning_rate=NOISE_RATE, optimizer=noisy_sgd, optimizer_noise=True,
-                               replacement=True,
-                               optimizer_options={"sigma": sigma, "kappa": kappa,
-                                                  "minimum_loss": minimum_loss})
-            sde = GeneralSDE(_added_drift, _added_diffusion,
-                             {"sde": sde, "sigma": jnp.asarray(sigma), "kappa": jnp.asarray(kappa),
-                              "minimum_loss": jnp.asarray(minimum_loss)}, noise_type="matrix")
-        else:
-            sgd = MinibatchSGD(problem["model"], problem["data"], batch_size=batch_size,
-                               learning_rate=NOISE_RATE, replacement=True)
-        exact = _exact_time(sde, problem)
-        measured = _simulate_mean(sgd, problem, jr.fold_in(key, index), num_particles, NOISE_RATE,
-                                  exact, progress, f"meng noise: {name}")
-        runs[name] = {"batch_size": batch_size, "tau_exact_sde": exact, **measured}
+    for (name, batch_size, _), record, reference in zip(
+            _NOISE_RUNS, groups["meng_noise"], groups["meng_noise_exact"]):
+        runs[name] = {"batch_size": batch_size,
+                      "tau_exact_sde": reference["summary"]["measured"]["tau_exact_sde"],
+                      **_measured(record)}
     small, large, noisy = (runs[name]["tau"] for name in runs)
     checks = {
         "large_batch_slower_than_small": large > 2 * small,
@@ -306,39 +439,33 @@ def _meng_noise_experiment(num_particles, key, progress):
         < 0.5 * abs(math.log(large / small)),
     }
     return {
-        "name": "meng_noise", "description": problem["description"],
+        "name": "meng_noise", "description": _problem("meng_noise")["description"],
         "learning_rate": NOISE_RATE, "sigma": sigma, "kappa": kappa, "minimum_loss": minimum_loss,
         "variance_fit": {"intercept": intercept, "slope": slope}, "runs": runs, "checks": checks,
     }
 
 
-def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Real SGD is compared with its exact-covariance SDE, the papers' models and Meng's noise.
-
-    See the module docstring for the design; writes results.json, results.md, sgd-vs-sde.png.
-    """
-    check_size(size)
-    began = (time.perf_counter(), time.process_time())
+def analyse(run, size: str = "default") -> dict[str, bytes]:
+    """The ratios to the quadratures, the checks, the report and figure of the stored points
+    (`jaxescape report DIR` reruns it; only Meng's noise fit is recomputed, no quadrature)."""
     config = _SIZES[size]
-    key = jr.key(seed)
-    sweeps = [
-        _rate_sweep(_mori_problem(jr.key(1)), config["mori_rates"], config["particles"],
-                    jr.fold_in(key, 1), progress),
-        _rate_sweep(_meng_problem(jr.key(0), MENG_BARRIER), config["meng_rates"],
-                    config["particles"], jr.fold_in(key, 2), progress),
-    ]
-    noise = _meng_noise_experiment(config["noise_particles"], jr.fold_in(key, 3), progress)
+    seed = seed_of(run)
+    groups = grouped(run)
+    sweeps = [_rate_sweep("mori", groups), _rate_sweep("meng", groups)]
+    noise = _noise_experiment(groups)
     checks = {f"{sweep['name']}.{name}": value for sweep in sweeps
               for name, value in sweep["checks"].items()}
     checks.update({f"meng_noise.{name}": value for name, value in noise["checks"].items()})
+    spent = timing(run)
+    device = run.environment.get("device_kind")
     summary = {
-        "reproduction": "sgd-vs-sde", "size": size, "seed": seed,
-        "device": jax.devices()[0].device_kind, "particles": config["particles"],
+        "reproduction": "sgd-vs-sde", "size": size, "seed": seed, "device": device,
+        "particles": config["particles"],
         "sweeps": {sweep["name"]: sweep for sweep in sweeps}, "meng_noise": noise,
         "checks": checks, "all_checks_passed": all(checks.values()),
     }
-    lines = report_header("SGD against its SDEs (docs/THEORY.md §1.1–1.2, §7.1) and Meng's added noise",
-                    size, seed, began, [])
+    lines = report_header("SGD against its SDEs (docs/THEORY.md §1.1–1.2, §7.1) and Meng's added "
+                          "noise", size, seed, spent, [], device)
     for sweep in sweeps:
         lines += [f"## {sweep['name']}: {sweep['description']}", "",
                   f"{config['particles']} SGD particles per η, B = "
@@ -368,9 +495,8 @@ def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> d
     failed = [name for name, value in checks.items() if not value]
     lines += ["", "## Checks", "", f"{len(checks) - len(failed)} of {len(checks)} passed."]
     lines += [f"- failed: `{name}`" for name in failed] + [""]
-    summary["wall_seconds"] = time.perf_counter() - began[0]
-    write_outputs(output_dir, "sgd-vs-sde", summary, lines, _plot(sweeps, noise))
-    return summary
+    summary["wall_seconds"] = spent.wall
+    return output_files("sgd-vs-sde", summary, lines, _plot(sweeps, noise))
 
 
 def _plot(sweeps, noise):
