@@ -26,6 +26,7 @@ from .declared import grouped, reproduction_sweep, run_reproduction, seed_of, ti
 from .tools import check_size, new_figure, output_files, report_header
 from .._sgd.minibatch_sgd import MinibatchSGD
 from .._engine.driver import simulate
+from .._experiments.components import options_of
 from .._sgd.stability import batch_factor, mean_square_growth, non_uniformity, sharpness
 
 
@@ -220,8 +221,7 @@ def _diagram(groups, seed):
     for series, mode, replacement in _MODES:
         rows = []
         for record in groups[series]:
-            options = {key.split(".", 1)[1]: value for key, value in record["point"].items()
-                       if key.startswith("measurement.")}
+            options = options_of(record["point"], "measurement")
             measured = record["summary"]["measured"]
             batch, eta = options["batch_size"], options["learning_rate"]
             p = 1 / batch if replacement else batch_factor(batch, _NUM_SAMPLES)
