@@ -2,7 +2,7 @@
 
 `REPRODUCTIONS[name](output_dir, size, seed, progress)` runs one experiment and writes
 `results.json`, `results.md` and `NAME.png` into `output_dir`; it returns the summary dict.
-A declared reproduction (`declared.py`, `SWEEPS[name]`) is a sweep with an analysis step: its
+A declared reproduction (`declared.py`, `declared_sweep(name)`) is a sweep with an analysis step: its
 run directory is a resumable result store that `jaxescape report DIR` rebuilds.
 Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on a 2-core CPU),
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
