@@ -288,9 +288,19 @@ def _noise_design():
     return gap * fit[0], gap * max(fit[1], 0.0), minimum_loss, fit
 
 
-def _budget(sde, setting, learning_rate):
+@functools.cache
+def _expected_time(name: str, factor: float) -> float:
+    """The coarse quadrature of a problem's SDE at D = factor·V/2 (η·p = factor): the SDE of
+    η, B depends on them only through η·p."""
+    setting = _problem(name)
+    sde = MinibatchNoiseSDE(setting["model"], setting["data"], factor, 1, replacement=True)
+    return _exact_time(sde, setting, num_points=_BUDGET_POINTS)
+
+
+def _budget(name, learning_rate, batch_size, replacement):
     """Steps for 60 coarse-quadrature mean times plus 2000, as a power of two."""
-    expected = _exact_time(sde, setting, num_points=_BUDGET_POINTS)
+    factor = minibatch_factor(batch_size, _problem(name)["data"].num_samples, replacement)
+    expected = _expected_time(name, round(learning_rate * factor, 12))
     return min(next_power_of_two(int(60 * expected / learning_rate + 2000)), STEP_LIMIT)
 
 
@@ -310,13 +320,11 @@ def _components(name):
 
 def _sgd_point(label, name, learning_rate, batch_size, replacement, particles, dynamics=None):
     setting = _problem(name)
-    sde = MinibatchNoiseSDE(setting["model"], setting["data"], learning_rate, batch_size,
-                            replacement=replacement)
     dynamics = dynamics or {"name": "sgd", "batch_size": batch_size,
                             "learning_rate": learning_rate, "replacement": replacement}
     return {"label": label, **_components(name), "dynamics": dynamics,
             "start": [float(setting["start"][0])], "dt": learning_rate,
-            "particles": int(particles), "max_steps": _budget(sde, setting, learning_rate)}
+            "particles": int(particles), "max_steps": _budget(name, learning_rate, batch_size, replacement)}
 
 
 def _measure(label, function, **options):
