@@ -55,3 +55,19 @@ def test_reproduce_wu_smoke(tmp_path):
     summary = REPRODUCTIONS["wu"](str(tmp_path), "smoke", 0, False)
     assert summary["all_passed"], summary["checks"]
     assert (tmp_path / "wu.png").exists() and (tmp_path / "results.md").exists()
+
+
+def test_wu_stability_cell_at_full_batch_is_gradient_descent():
+    """B = n without replacement is GD: θ_T − θ* = (1 − ηa)^T exactly (a = mean x², θ_0 − θ* = 1),
+    so every particle has log θ_T² = 2T log|1 − ηa|, SE 0, and none leaves when |1 − ηa| < 1."""
+    from jaxescape._reproductions import wu
+
+    curvature = float(np.mean(wu._diagram_problem(0)[3]))
+    for learning_rate, leaves in ((0.5 / curvature, 0.0), (2.2 / curvature, 1.0)):
+        cell = wu.stability_cell(jax.random.key(0), data_seed=0, batch_size=20,
+                                 learning_rate=learning_rate, replacement=False, particles=64,
+                                 leaving_particles=16)
+        expected = 2 * 10 * np.log(abs(1 - learning_rate * curvature))
+        assert cell["log_mean_square"] == pytest.approx(expected, rel=1e-4, abs=1e-4)
+        assert cell["log_mean_square_se"] < 1e-6 and cell["lyapunov_exponent"] is None
+        assert cell["fraction_leaving"] == leaves and cell["diverged"] == 0
