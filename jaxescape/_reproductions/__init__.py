@@ -19,10 +19,12 @@ from .registry import (
     measure_escape_time as measure_escape_time,
     reproduce_levy as reproduce_levy,
     reproduce_meng as reproduce_meng,
+    reproduce_meng_networks as reproduce_meng_networks,
     reproduce_mori_networks as reproduce_mori_networks,
     reproduce_mori as reproduce_mori,
     reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,
     reproduce_wu as reproduce_wu,
+    reproduce_wu_escape as reproduce_wu_escape,
     reproduce_wu_minima as reproduce_wu_minima,
     reproduce_xie as reproduce_xie,
 )

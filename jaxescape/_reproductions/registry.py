@@ -8,8 +8,8 @@ Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
 The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py` and `levy.py`
 (α-stable noise, checked on the exact discretised chain), the network experiments in
-`wu_minima.py` and `mori_networks.py`; the measurement they share (dt and
-2·dt, exact quadrature, slope fits, output files) in `tools.py`.
+`wu_minima.py`, `mori_networks.py`, `meng_networks.py` and `wu_escape.py`; the measurement
+they share (dt and 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
 import importlib
@@ -75,6 +75,26 @@ def reproduce_mori_networks(output_dir, size="default", seed=0, progress=True) -
     return run(output_dir, size, seed, progress)
 
 
+def reproduce_meng_networks(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Meng et al.: noisy large-batch SGD against plain large- and small-batch SGD on digits.
+
+    Runs `meng_networks.reproduce_meng_networks`, imported on first use.
+    """
+    from .meng_networks import reproduce_meng_networks as run
+
+    return run(output_dir, size, seed, progress)
+
+
+def reproduce_wu_escape(output_dir, size="default", seed=0, progress=True) -> dict:
+    """Wu, Ma & E (NeurIPS 2018): SGD restarted from a full-batch GD minimum leaves it at small B.
+
+    Runs `wu_escape.reproduce_wu_escape`, imported on first use.
+    """
+    from .wu_escape import reproduce_wu_escape as run
+
+    return run(output_dir, size, seed, progress)
+
+
 def declared_sweep(name: str, size: str = "default", seed: int = 0):
     """The `Sweep` that reproduction `name` runs (a module's `sweep(size, seed)`; `jaxescape
     reproduce NAME --spec` prints it), or None for a reproduction not declared as a sweep."""
@@ -89,4 +109,5 @@ REPRODUCTIONS = {
     "xie": reproduce_xie, "mori": reproduce_mori, "meng": reproduce_meng, "wu": reproduce_wu,
     "sgd-vs-sde": reproduce_sgd_vs_sde, "levy": reproduce_levy,
     "wu-minima": reproduce_wu_minima, "mori-networks": reproduce_mori_networks,
+    "meng-networks": reproduce_meng_networks, "wu-escape": reproduce_wu_escape,
 }
