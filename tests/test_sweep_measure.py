@@ -154,3 +154,12 @@ def test_an_analysis_may_not_overwrite_the_store(tmp_path):
 
 def overwrites_the_sweep(run):
     return {"sweep.toml": "name = 'other'\n"}
+
+
+def test_reference_false_skips_the_exact_reference(tmp_path):
+    escape = dict(SWEEP["points"][2])
+    values = {"name": "no-reference", "points": [escape, {**escape, "reference": False}]}
+    directory = sweep_run.run_sweep(make_sweep(values), str(tmp_path / "run"), progress=False,
+                                    stream=io.StringIO())
+    frame = jxe.load_results(directory)
+    assert frame["exact_mfpt"].notna()[0] and frame["exact_mfpt"].isna()[1]

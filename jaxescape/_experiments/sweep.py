@@ -27,7 +27,8 @@ A point can also be any run the library can do, declared by components (`compone
 `criterion` (default "past-saddle") and `start` (default "minimum"), each a name or a table
 `{name = ..., option = ...}` flattened into the keys `component` and `component.option`, with
 `dt`, `max_steps`, `seed`, `crossing_correction`, `particles` (or `replicas`, `runs`), a free
-`label`, and the point's own `method`. Such a sweep (one that names a component other than a
+`label`, the point's own `method`, and `reference = false` to skip the exact reference (e.g.
+when a measure point of the sweep computes it another way). Such a sweep (one that names a component other than a
 Kramers landscape, an option, a label or a method) is *general*: the Kramers keys
 (`temperature`, `barrier`, ...) are then options of the components.
 
@@ -67,7 +68,7 @@ _ONLY_FOR_LANDSCAPE = {"barrier": "double-well", "curvature": "double-well",
                        "loss_scale": "styblinski-tang"}
 _ONLY_FOR_METHOD = {"particles": "direct", "replicas": "splitting", "runs": "splitting"}
 # Keys of points declared by components only: a point's own method, and a free label.
-_GENERAL_ONLY = ("method", "label")
+_GENERAL_ONLY = ("method", "label", "reference")
 POINT_KEYS = (*_SHARED, *_ONLY_FOR_LANDSCAPE, *_ONLY_FOR_METHOD, *_GENERAL_ONLY)
 TOP_KEYS = ("name", "method", "extrapolate", "output", "parameters", "grid", "points", "fits",
             "analysis")
@@ -78,6 +79,7 @@ _POINT_CHECKS = {
     "runs": lambda name, value: check_integer(name, value, lower=2, upper=4096),
     "method": lambda name, value: _check_method(name, value),
     "label": lambda name, value: _check_label(name, value),
+    "reference": lambda name, value: CHECKS["crossing_correction"](name, value),
 }
 _POINT_DEFAULTS = {**{key: _DEFAULTS[key] for key in POINT_KEYS if key in _DEFAULTS},
                    "replicas": _defaults.NUM_REPLICAS, "runs": _defaults.NUM_RUNS}

@@ -126,7 +126,9 @@ def _plan_general(index: int, point: dict, swept, method: str) -> dict:
 def add_references(plan: dict) -> dict:
     """The plan with its exact quadrature MFPT and Kramers' time (None where none), computed
     on first use: only for the points that run (a resumed sweep skips the stored ones)."""
-    if "exact_mfpt" not in plan:
+    if "exact_mfpt" not in plan and plan["point"].get("reference") is False:
+        plan["exact_mfpt"] = plan["kramers_time"] = None
+    elif "exact_mfpt" not in plan:
         try:
             plan["exact_mfpt"], plan["kramers_time"] = exact_reference(plan, plan["point"])
         except ConfigError as error:

@@ -127,7 +127,8 @@ def sweep(size: str = "default", seed: int = 0):
                 "dynamics": {"name": "levy", "alpha": alpha, "epsilon": epsilon},
                 "criterion": {"name": "outside-ball", "radius": width}, "start": [0.0],
                 "dt": dt, "particles": config["particles"],
-                "max_steps": int(min(STEP_LIMIT, 40 * law / dt + 1000))})
+                "max_steps": int(min(STEP_LIMIT, 40 * law / dt + 1000)),
+                "reference": False})  # the exact chain is the measure point below
             chains.append({
                 "label": f"exact_chain/{label}", "method": "measure",
                 "measurement": {"name": "jaxescape._reproductions.levy:chain_mean_exit_time",

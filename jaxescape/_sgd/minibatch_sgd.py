@@ -33,6 +33,12 @@ from .permutation import mix, permuted_index
 from .._arrays import float_array
 
 
+# Up to this many parameters the optimizer's normals are drawn one scalar at a time (fastest on a
+# CPU, benchmarks/README.md §1); above it as one vector (`_noise.particle_normals`: the same
+# values up to the last bit), so that a network's program does not grow with its size.
+_UNROLLED_NORMALS = 64
+
+
 class MinibatchSGD(AbstractParticleProcess):
     """Minibatch training of `model` on `data` with an optax optimizer, one run per particle.
 
@@ -247,10 +253,15 @@ class MinibatchSGD(AbstractParticleProcess):
         extra = {"value": value}
         if self.optimizer_noise:
             noise_keys = keys[1:]  # stream 0 draws the minibatch
-            uniforms = _noise.particle_uniforms(noise_keys, particle_index, step, position.dtype)
-            extra["noise"] = jnp.stack(
-                [_noise.normal_from_uniform(u) for u in uniforms[: position.shape[0]]]
-            )
+            if position.shape[0] > _UNROLLED_NORMALS:  # the same values, drawn as one vector
+                extra["noise"] = _noise.particle_normals(noise_keys, particle_index, step,
+                                                         position.shape[0], position.dtype)
+            else:
+                uniforms = _noise.particle_uniforms(noise_keys, particle_index, step,
+                                                    position.dtype)
+                extra["noise"] = jnp.stack(
+                    [_noise.normal_from_uniform(u) for u in uniforms[: position.shape[0]]]
+                )
         updates, optimizer_state = self.transformation().update(
             gradient, optimizer_state, position, **extra
         )
