@@ -63,28 +63,6 @@ _Z95 = 1.959964  # two-sided 95% normal quantile
 _CHUNK = 16  # networks whose noise trace is computed at once
 
 
-class VectorNoiseSGD(MinibatchSGD):
-    """`MinibatchSGD(optimizer_noise=True)` whose P standard normals per step come from one
-    vectorised `jax.random.normal` under the key fold_in(fold_in(stream 1, particle), step)
-    instead of P/2 unrolled scalar hashes (whose compilation took 240 s at P = 1210). Still a
-    pure function of (key, particle, step); the minibatches and starts are those of
-    `MinibatchSGD` (stream 0)."""
-
-    def num_streams(self, dim: int, dtype) -> int:
-        return 2
-
-    def update(self, state, keys, particle_index, step):
-        position, optimizer_state = state
-        indices = self.batch_indices(keys, particle_index, step)
-        value, gradient = jax.value_and_grad(self.minibatch_loss)(position, indices)
-        key = jax.random.wrap_key_data(keys[1], impl="threefry2x32")
-        key = jax.random.fold_in(jax.random.fold_in(key, particle_index), step)
-        noise = jax.random.normal(key, position.shape, position.dtype)
-        updates, optimizer_state = self.transformation().update(
-            gradient, optimizer_state, position, value=value, noise=noise)
-        return optax.apply_updates(position, updates), optimizer_state
-
-
 @functools.lru_cache(maxsize=8)
 def digits_classifier(num_train: int, hidden: int, data_seed: int):
     """(model, split data, initializer): a 64-`hidden`-10 ReLU `eqx.nn.MLP` with softmax
@@ -119,11 +97,11 @@ def train_and_evaluate(key, learning_rate: float, batch_size: int, networks: int
         raise ValueError(f"kappa must be >= 0, got {kappa}")
     model, data, initializer = digits_classifier(int(num_train), int(hidden), int(data_seed))
     if added_noise:
-        sgd = VectorNoiseSGD(model, data.train, batch_size=int(batch_size),
-                             learning_rate=float(learning_rate), optimizer=noisy_sgd,
-                             optimizer_options={"sigma": 0.0, "kappa": float(kappa),
-                                                "minimum_loss": 0.0},
-                             optimizer_noise=True, initializer=initializer)
+        sgd = MinibatchSGD(model, data.train, batch_size=int(batch_size),
+                           learning_rate=float(learning_rate), optimizer=noisy_sgd,
+                           optimizer_options={"sigma": 0.0, "kappa": float(kappa),
+                                              "minimum_loss": 0.0},
+                           optimizer_noise=True, initializer=initializer)
     else:
         sgd = MinibatchSGD(model, data.train, batch_size=int(batch_size),
                            learning_rate=float(learning_rate), initializer=initializer)
@@ -262,7 +240,8 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
                    steps=config["steps"], learning_rate=config["learning_rate"],
                    num_train=config["num_train"])
     lines = report_header("Meng et al.: added state-dependent noise for large-batch SGD "
-                          "(network)", size, seed, spent, [], run.environment.get("device_kind"))
+                          "(network)", size, seed, spent, [], run.environment.get("device_kind"),
+                          times="")
     lines += [f"{config['networks']} networks per setting: {summary['network']}, n = "
               f"{config['num_train']} training digits, {config['steps']} SGD iterations at "
               f"η = {config['learning_rate']:g} from random initialisation (per-epoch "

@@ -164,7 +164,8 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
                    network="64-H-10 ReLU MLP, MSE on one-hot digits", steps=config["steps"],
                    late_fraction=_LATE_FRACTION, predicted_slope=1.0)
     lines = report_header("Mori et al.: gradient noise against loss along training (network)",
-                          size, seed, spent, [], run.environment.get("device_kind"))
+                          size, seed, spent, [], run.environment.get("device_kind"),
+                          times="Times are SGD iterations.")
     lines += [f"{config['networks']} networks per setting: {summary['network']}, "
               f"{config['steps']} SGD iterations from random "
               "initialisation. 𝒩 = (1/n)Σ|∇ℓ_μ − ∇L|² (Tr Σ_B = (n−B)/(B(n−1))·𝒩); per network "

@@ -325,9 +325,11 @@ def _plot_sweep(axis, sweep, transform, x_label):
     axis.legend(fontsize=7)
 
 
-def report_header(title, size, seed, began, sweeps_or_checks, device=None):
+def report_header(title, size, seed, began, sweeps_or_checks, device=None,
+                  times="Times are SDE times t = η·iterations."):
     """The report's title and run line; `began` is (wall, CPU) start times, or the seconds
-    spent (a declared reproduction's stored points)."""
+    spent (a declared reproduction's stored points); `times` states the time unit (empty
+    where the report has no times)."""
     if isinstance(began, Timing):
         wall, cpu = began.wall, began.cpu
     else:
@@ -336,7 +338,7 @@ def report_header(title, size, seed, began, sweeps_or_checks, device=None):
     return [
         f"# {title}", "",
         f"size `{size}`, seed {seed}, device `{device or jax.devices()[0].device_kind}`, "
-        f"wall {wall:.0f} s{cpu_text}. Times are SDE times t = η·iterations.", "",
+        f"wall {wall:.0f} s{cpu_text}." + (f" {times}" if times else ""), "",
     ] + sweeps_or_checks
 
 

@@ -233,7 +233,8 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
                    gd_steps=config["gd_steps"], accuracy_threshold=config["accuracy_threshold"],
                    loss_factor=config["loss_factor"])
     lines = report_header("Wu, Ma & E (NeurIPS 2018): SGD restarted from a GD minimum", size,
-                          seed, spent, [], run.environment.get("device_kind"))
+                          seed, spent, [], run.environment.get("device_kind"),
+                          times="")
     lines += [f"Minimum: {summary['network']}, n = {config['num_train']}, full-batch GD at "
               f"η = {config['learning_rate']:g} for {config['gd_steps']} iterations: L* = "
               f"{facts['minimum_loss']:.3g}, |∇L| = {facts['gradient_norm']:.2g}, training "

@@ -268,7 +268,8 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
                    steps=config["steps"], trained_accuracy=_TRAINED_ACCURACY)
     lines = report_header("Wu, Ma & E (NeurIPS 2018): sharpness and non-uniformity of the "
                           "minima SGD finds", size, seed, spent, [],
-                          run.environment.get("device_kind"))
+                          run.environment.get("device_kind"),
+                          times="")
     lines += [f"{config['networks']} networks per setting: {summary['network']}, n = "
               f"{config['num_train']} training digits, {config['steps']} SGD iterations from "
               "random initialisation (per-epoch shuffling). a: top Hessian eigenvalue of the "
