@@ -11,7 +11,7 @@ import pytest
 from jaxescape import _noise
 
 
-@pytest.mark.parametrize("count", [1, 65, 150])
+@pytest.mark.parametrize("count", [1, 65])
 def test_vector_normals_equal_the_unrolled_ones(count):
     dtype = jnp.zeros(()).dtype
     streams = _noise.num_streams(count, dtype)

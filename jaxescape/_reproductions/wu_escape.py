@@ -43,8 +43,8 @@ _MODULE = "jaxescape._reproductions.wu_escape"
 _MINIMUM = dict(num_train=200, hidden=16, learning_rate=0.05, gd_steps=60_000,
                 accuracy_threshold=0.9, loss_factor=10.0)
 _WU_ESCAPE = {
-    "smoke": dict(particles=256, max_steps=300, batches=(1, 4, 32), gd_factors=(0.9, 1.2),
-                  gd_particles=4, gd_max_steps=1000, accuracy_batches=(1, 4)),
+    "smoke": dict(particles=256, max_steps=300, batches=(1, 32), gd_factors=(0.9, 1.2),
+                  gd_particles=4, gd_max_steps=1000, accuracy_batches=(1,)),
     "default": dict(particles=10_000, max_steps=500, batches=(1, 4, 8, 32),
                     gd_factors=(0.9, 1.2), gd_particles=4, gd_max_steps=2000,
                     accuracy_batches=(1, 4, 8)),
