@@ -25,74 +25,42 @@ from .xie import reproduce_xie as reproduce_xie
 from .tools import SIZES as SIZES, measure_escape_time as measure_escape_time
 
 
-def reproduce_wu(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Wu, Ma & E (NeurIPS 2018): real SGD particles leave the minima their stability test rejects.
+def _imported_on_first_use(name: str, summary: str):
+    """`reproduce_NAME` of module `NAME` (the modules that import networks and matplotlib-heavy
+    code are imported when the reproduction runs); `summary` is its one-sentence docstring."""
+    module = name.replace("-", "_")
 
-    Runs `wu.reproduce_wu`, imported on first use.
-    """
-    from .wu import reproduce_wu as run
+    def reproduce(output_dir, size="default", seed=0, progress=True) -> dict:
+        function = getattr(importlib.import_module(f"{__package__}.{module}"),
+                           f"reproduce_{module}")
+        return function(output_dir, size, seed, progress)
 
-    return run(output_dir, size, seed, progress)
-
-
-def reproduce_sgd_vs_sde(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Real SGD is compared with its exact-covariance SDE, the papers' models and Meng's noise.
-
-    Runs `sgd_vs_sde.reproduce_sgd_vs_sde`, imported on first use.
-    """
-    from .sgd_vs_sde import reproduce_sgd_vs_sde as run
-
-    return run(output_dir, size, seed, progress)
+    reproduce.__name__ = reproduce.__qualname__ = f"reproduce_{module}"
+    reproduce.__doc__ = f"{summary}\n\nRuns `{module}.reproduce_{module}`, imported on first use."
+    return reproduce
 
 
-def reproduce_levy(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Escape under α-stable (α = 1.2, 1.5, 1.8) and Gaussian noise against ε, width and height.
-
-    Runs `levy.reproduce_levy`, imported on first use.
-    """
-    from .levy import reproduce_levy as run
-
-    return run(output_dir, size, seed, progress)
-
-
-def reproduce_wu_minima(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Wu, Ma & E (NeurIPS 2018): the minima SGD finds on digits lie inside a ≤ 2/η, s ≤ √B/η.
-
-    Runs `wu_minima.reproduce_wu_minima`, imported on first use.
-    """
-    from .wu_minima import reproduce_wu_minima as run
-
-    return run(output_dir, size, seed, progress)
-
-
-def reproduce_mori_networks(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Mori et al.: on an MLP trained on digits, SGD's gradient-noise trace is ∝ the loss late on.
-
-    Runs `mori_networks.reproduce_mori_networks`, imported on first use.
-    """
-    from .mori_networks import reproduce_mori_networks as run
-
-    return run(output_dir, size, seed, progress)
-
-
-def reproduce_meng_networks(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Meng et al.: noisy large-batch SGD against plain large- and small-batch SGD on digits.
-
-    Runs `meng_networks.reproduce_meng_networks`, imported on first use.
-    """
-    from .meng_networks import reproduce_meng_networks as run
-
-    return run(output_dir, size, seed, progress)
-
-
-def reproduce_wu_escape(output_dir, size="default", seed=0, progress=True) -> dict:
-    """Wu, Ma & E (NeurIPS 2018): SGD restarted from a full-batch GD minimum leaves it at small B.
-
-    Runs `wu_escape.reproduce_wu_escape`, imported on first use.
-    """
-    from .wu_escape import reproduce_wu_escape as run
-
-    return run(output_dir, size, seed, progress)
+reproduce_wu = _imported_on_first_use(
+    "wu", "Wu, Ma & E (NeurIPS 2018): real SGD particles leave the minima their stability test "
+    "rejects.")
+reproduce_sgd_vs_sde = _imported_on_first_use(
+    "sgd-vs-sde", "Real SGD is compared with its exact-covariance SDE, the papers' models and "
+    "Meng's noise.")
+reproduce_levy = _imported_on_first_use(
+    "levy", "Escape under α-stable (α = 1.2, 1.5, 1.8) and Gaussian noise against ε, width and "
+    "height.")
+reproduce_wu_minima = _imported_on_first_use(
+    "wu-minima", "Wu, Ma & E (NeurIPS 2018): the minima SGD finds on digits lie inside "
+    "a ≤ 2/η, s ≤ √B/η.")
+reproduce_mori_networks = _imported_on_first_use(
+    "mori-networks", "Mori et al.: on an MLP trained on digits, SGD's gradient-noise trace is ∝ "
+    "the loss late on.")
+reproduce_meng_networks = _imported_on_first_use(
+    "meng-networks", "Meng et al.: noisy large-batch SGD against plain large- and small-batch "
+    "SGD on digits.")
+reproduce_wu_escape = _imported_on_first_use(
+    "wu-escape", "Wu, Ma & E (NeurIPS 2018): SGD restarted from a full-batch GD minimum leaves "
+    "it at small B.")
 
 
 def declared_sweep(name: str, size: str = "default", seed: int = 0):
