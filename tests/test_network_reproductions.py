@@ -135,8 +135,8 @@ def test_mori_networks_slopes_from_the_stored_points(mori_run):
     np.testing.assert_array_equal(arrays["steps"], steps)
     assert arrays["loss"].shape == arrays["noise_trace"].shape == (steps.size, 3)
     row = summary["settings"][0]
-    assert row == pytest.approx({**row, **late_slopes(steps, arrays["loss"],
-                                                      arrays["noise_trace"])})
+    for key, value in late_slopes(steps, arrays["loss"], arrays["noise_trace"]).items():
+        assert row[key] == pytest.approx(value), key  # approx of a number or a flat list
     # The loss falls along training (the first checkpoint is near the random start).
     assert np.all(arrays["loss"][-1] < arrays["loss"][0])
 
