@@ -16,8 +16,6 @@ def renamed_keywords(**old_to_new):
     """Accept the keywords of earlier versions under their new names (one name per concept:
     `dim` for a particle's coordinates, `noise_dim` for its Brownian motions), so that existing
     code keeps working."""
-    import functools
-
     def decorate(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):

@@ -97,7 +97,7 @@ def test_measure_points_and_analysis_are_stored_and_rebuilt(tmp_path):
 
 def test_a_rerun_measures_only_missing_points_with_the_same_numbers(tmp_path):
     quiet = io.StringIO()
-    whole = sweep_run.run_sweep(_sweep(), str(tmp_path / "whole"), progress=False, stream=quiet)
+    sweep_run.run_sweep(_sweep(), str(tmp_path / "whole"), progress=False, stream=quiet)
     # Shard 0/2 first (points 0 and 2), then the whole sweep resumes with point 1 only.
     part = str(tmp_path / "part")
     sweep_run.run_sweep(_sweep(), part, progress=False, stream=quiet, shard="0/2")

@@ -11,13 +11,14 @@ the stored points without simulating. The reproductions (`jaxescape reproduce NA
 with an analysis: their fits, exact and theory comparisons, tables and figures.
 """
 
+import functools
 import os
 from collections.abc import Callable
 from typing import NamedTuple
 
 from .components import import_callable
-from .results import results_frame
-from .store import ENVIRONMENT_FILE, LOCK_FILE, MANIFEST, SUMMARY_FILE, SWEEP_FILE, point_file
+from .results import point_arrays, results_frame
+from .store import ENVIRONMENT_FILE, LOCK_FILE, MANIFEST, SUMMARY_FILE, SWEEP_FILE
 
 
 # Files an analysis may not replace: the store's own, and the report's (report.md).
@@ -50,14 +51,9 @@ def run_analysis(store, sweep, records: list[dict], environment: dict) -> dict[s
     options = dict(sweep.analysis)
     function = import_callable("analysis", options.pop("name"))
 
-    def arrays(index: int) -> dict:
-        values = store.read_arrays(point_file(index, "npz"))
-        if "escape_step" in values:
-            values["escape_time"] = values["escape_step"] * values["dt"]
-        return values
-
     run = StoredRun(sweep, sorted(records, key=lambda record: record["index"]),
-                    results_frame(sweep, records), arrays, environment)
+                    results_frame(sweep, records), functools.partial(point_arrays, store),
+                    environment)
     files = function(run, **options)
     checked = {}
     for name, content in files.items():

@@ -21,7 +21,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import warnings
 

@@ -173,6 +173,12 @@ def load_escape_times(directory, point) -> dict[str, np.ndarray]:
         if index not in {record["index"] for record in records}:
             raise KeyError(f"point {index} is not stored in {os.fspath(directory)!r} (the sweep "
                            f"has {len(sweep.expand())} points, {len(records)} stored)")
+    return point_arrays(store, index)
+
+
+def point_arrays(store: RunStore, index: int) -> dict[str, np.ndarray]:
+    """A stored point's arrays, verified, with `escape_time` = `escape_step` · `dt` where it has
+    escape steps."""
     arrays = store.read_arrays(point_file(index, "npz"))
     if "escape_step" in arrays:
         arrays["escape_time"] = arrays["escape_step"] * arrays["dt"]

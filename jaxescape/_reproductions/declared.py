@@ -16,7 +16,7 @@ import os
 
 from .._experiments.sweep import Sweep, make_sweep
 from .._experiments.sweep_run import run_sweep
-from .tools import Timing, STEP_LIMIT
+from .tools import STEP_LIMIT, Timing, escape_row
 
 
 def escape_point(label: str, landscape: dict, dynamics: dict, dt: float, particles: int,
@@ -50,33 +50,17 @@ def run_reproduction(sweep: Sweep, output_dir, progress: bool) -> dict:
 
 def record_row(record: dict, x: float, *, learning_rate=None, laplace_log=None,
                predicted_bias=None, order: float = 1.0) -> dict:
-    """A stored escape point as the reproductions' row (`tools._escape_point`'s columns)."""
-    summary = record["summary"]
-    mean, standard_error = summary["mfpt"], summary["mfpt_standard_error"]
-    coarse, coarse_error = summary["coarse_mfpt"], summary["coarse_mfpt_standard_error"]
-    exact = summary["exact_mfpt"]
-    measured_bias = (coarse - mean) / (2**order - 1)
-    bias = measured_bias if predicted_bias is None else predicted_bias
-    weight = 1 / (2**order - 1)
-    extrapolated_se = math.hypot((1 + weight) * standard_error, weight * coarse_error)
-    point = record["point"]
-    return {
-        "label": point.get("label"), "index": record["index"], "x": float(x),
-        "dt": point["dt"], "particles": point["particles"],
-        "tau": mean, "tau_se": standard_error, "tau_2dt": coarse, "tau_2dt_se": coarse_error,
-        "bias": bias, "measured_bias": measured_bias, "predicted_bias": predicted_bias,
-        "tau_extrapolated": mean - measured_bias, "tau_extrapolated_se": extrapolated_se,
-        "extrapolated_deviation_in_se": (mean - measured_bias - exact) / extrapolated_se,
-        "tau_exact": exact,
-        "tau_laplace": None if laplace_log is None else math.exp(laplace_log),
-        "ratio_to_exact": mean / exact,
-        "agrees_with_exact": bool(abs(mean - exact) <= 4 * standard_error + abs(bias)),
-        "deviation_in_se": (mean - exact) / standard_error,
-        "censored": summary["num_censored"], "diverged": summary["num_diverged"],
-        "particle_steps": summary["cost_particle_steps"],
-        "wall_seconds": record["timing"]["wall_time_s"],
-        "iterations": mean / learning_rate if learning_rate else None,
-    }
+    """A stored escape point (with its 2·dt run) as the reproductions' row (`escape_row`)."""
+    summary, point = record["summary"], record["point"]
+    row = escape_row(
+        x, point["dt"], point["particles"], (summary["mfpt"], summary["mfpt_standard_error"]),
+        (summary["coarse_mfpt"], summary["coarse_mfpt_standard_error"]), summary["exact_mfpt"],
+        laplace_log=laplace_log, learning_rate=learning_rate, predicted_bias=predicted_bias,
+        order=order)
+    return {"label": point.get("label"), "index": record["index"], **row,
+            "censored": summary["num_censored"], "diverged": summary["num_diverged"],
+            "particle_steps": summary["cost_particle_steps"],
+            "wall_seconds": record["timing"]["wall_time_s"]}
 
 
 def grouped(run) -> dict[str, list[dict]]:

@@ -136,7 +136,6 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
         (lambda b: math.log1p(2 * _KAPPA * b / _SIGMA), "log(1+2κΔL/σ)"), (lambda b: b, "ΔL"),
         (lambda k: 1 / k, "1/k"),
     ]
-    _, files = finish("meng", "Meng et al. (arXiv 2006.13719): power-law dynamic vs constant noise",
-                      None, size, seed_of(run), timing(run), sweeps, transforms,
-                      device=run.environment.get("device_kind"))
-    return files
+    return finish("meng", "Meng et al. (arXiv 2006.13719): power-law dynamic vs constant noise",
+                  size, seed_of(run), timing(run), sweeps, transforms,
+                  device=run.environment.get("device_kind"))

@@ -32,10 +32,7 @@ import math
 import equinox as eqx
 import jax
 import numpy as np
-import optax
 
-from .._criteria import NeverEscape
-from .._engine.driver import simulate
 from .._sgd.curvature import gradient_noise_trace
 from .._sgd.datasets import load_sklearn_dataset
 from .._sgd.minibatch_sgd import MinibatchSGD
@@ -43,7 +40,7 @@ from .._sgd.networks import NetworkModel, evaluate_particles
 from .._sgd.optax_noise import noisy_sgd
 from .declared import grouped, reproduction_sweep, run_reproduction, seed_of, timing
 from .tools import check_size, new_figure, output_files, report_header
-from .wu_minima import checks_markdown, measurement_options
+from .wu_minima import checks_markdown, measurement_options, trained_positions
 
 
 _MODULE = "jaxescape._reproductions.meng_networks"
@@ -105,10 +102,8 @@ def train_and_evaluate(key, learning_rate: float, batch_size: int, networks: int
     else:
         sgd = MinibatchSGD(model, data.train, batch_size=int(batch_size),
                            learning_rate=float(learning_rate), initializer=initializer)
-    result = simulate(sgd, NeverEscape(), model.initial_parameters, key,
-                      num_particles=int(networks), max_steps=int(steps), progress=progress)
-    positions = np.asarray(result.position)
-    diverged = np.asarray(result.diverged) | ~np.all(np.isfinite(positions), axis=1)
+    positions, diverged = trained_positions(sgd, model.initial_parameters, key, networks, steps,
+                                            progress)
     finite = np.where(diverged[:, None], np.asarray(model.initial_parameters), positions)
     train = evaluate_particles(model, finite, data.train)
     test = evaluate_particles(model, finite, data.test)

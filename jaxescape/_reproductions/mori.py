@@ -313,12 +313,11 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
         axis.legend(fontsize=7)
 
     transforms = [(math.log, "log c")] * len(sweeps)
-    _, files = finish(
+    return finish(
         "mori", "Mori et al. (ICML 2022) Fig. 3: power-law stationary law and passage times",
-        None, size, seed, timing(run), sweeps, transforms,
+        size, seed, timing(run), sweeps, transforms,
         extra={"stationary_exponent": stationary,
                "problems": {str(d): dict(p) for d, p in problems.items()}},
         extra_markdown=lines, extra_panels=[stationary_panel],
         device=run.environment.get("device_kind"),
     )
-    return files

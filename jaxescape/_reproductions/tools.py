@@ -17,7 +17,6 @@ the designs and every gap between a prediction and a measurement.
 import io
 import json
 import math
-import os
 import time
 from typing import NamedTuple
 
@@ -89,29 +88,40 @@ def _escape_point(point, key, num_particles, progress, order):
         steps += int(np.sum(result.escape_step))
         wall += seconds
     mean, standard_error, censored, diverged = rows["dt"]
-    coarse = rows["2dt"][0]
-    # τ_h = τ_0 + c·h^order  ⇒  bias(dt) = c·dt^order = (τ_2dt − τ_dt)/(2^order − 1).
-    measured_bias = (coarse - mean) / (2**order - 1)
-    # Where a deterministic model of the leading bias exists (discrete monitoring of a boundary
-    # without bridge correction), it replaces the noisy measured one in the agreement band.
-    predicted_bias = point.get("predicted_bias")
-    bias = measured_bias if predicted_bias is None else predicted_bias
-    # τ_0 = τ_dt − measured_bias = (1 + w)·τ_dt − w·τ_2dt with w = 1/(2^order − 1).
+    row = escape_row(
+        point["x"], dt, num_particles, (mean, standard_error), rows["2dt"][:2], exact,
+        laplace_log=point.get("laplace_log"), learning_rate=point.get("learning_rate"),
+        predicted_bias=point.get("predicted_bias"), order=order)
+    return {"label": point["label"], **row, "censored": censored, "diverged": diverged,
+            "particle_steps": steps, "wall_seconds": wall}
+
+
+def escape_row(x, dt, num_particles, fine, coarse, exact, *, laplace_log=None,
+               learning_rate=None, predicted_bias=None, order: float = 1.0) -> dict:
+    """A reproduction's row from τ_dt ± SE (`fine`) and τ_2dt ± SE (`coarse`), in SDE time.
+
+    τ_h = τ_0 + c·h^order ⇒ the dt run's bias c·dt^order = (τ_2dt − τ_dt)/(2^order − 1), and
+    τ_0 = (1 + w)·τ_dt − w·τ_2dt with w = 1/(2^order − 1). Where a deterministic model of the
+    leading bias exists (`predicted_bias`), it replaces the noisy measured one in the agreement
+    band |τ_dt − τ_exact| ≤ 4 SE + |bias|.
+    """
+    (mean, standard_error), (coarse_mean, coarse_error) = fine, coarse
     weight = 1 / (2**order - 1)
-    extrapolated_se = math.hypot((1 + weight) * standard_error, weight * rows["2dt"][1])
+    measured_bias = (coarse_mean - mean) / (2**order - 1)
+    bias = measured_bias if predicted_bias is None else predicted_bias
+    extrapolated_se = math.hypot((1 + weight) * standard_error, weight * coarse_error)
     return {
-        "label": point["label"], "x": point["x"], "dt": dt, "particles": num_particles,
-        "tau": mean, "tau_se": standard_error, "tau_2dt": coarse, "tau_2dt_se": rows["2dt"][1],
+        "x": float(x), "dt": dt, "particles": num_particles,
+        "tau": mean, "tau_se": standard_error, "tau_2dt": coarse_mean, "tau_2dt_se": coarse_error,
         "bias": bias, "measured_bias": measured_bias, "predicted_bias": predicted_bias,
         "tau_extrapolated": mean - measured_bias, "tau_extrapolated_se": extrapolated_se,
         "extrapolated_deviation_in_se": (mean - measured_bias - exact) / extrapolated_se,
         "tau_exact": exact,
-        "tau_laplace": math.exp(point["laplace_log"]) if "laplace_log" in point else None,
+        "tau_laplace": None if laplace_log is None else math.exp(laplace_log),
         "ratio_to_exact": mean / exact,
         "agrees_with_exact": bool(abs(mean - exact) <= 4 * standard_error + abs(bias)),
         "deviation_in_se": (mean - exact) / standard_error,
-        "censored": censored, "diverged": diverged, "particle_steps": steps, "wall_seconds": wall,
-        "iterations": mean / point["learning_rate"] if point.get("learning_rate") else None,
+        "iterations": mean / learning_rate if learning_rate else None,
     }
 
 
@@ -133,21 +143,8 @@ def _fit_line(x, y, standard_error=None):
     }
 
 
-def escape_sweep(name, description, points, x_name, transform, predicted_slope, tolerance,
-                  num_particles, key, progress, order=1.0, offset=None, offset_name=None):
-    """Runs the points; fits log τ (minus `offset(x)` if given) against `transform(x)`."""
-    began, cpu_began = time.perf_counter(), time.process_time()
-    rows = [
-        _escape_point(point, jr.fold_in(key, index), num_particles, progress, order)
-        for index, point in enumerate(points)
-    ]
-    return fit_sweep(name, description, rows, x_name, transform, predicted_slope, tolerance,
-                     offset, offset_name, wall=time.perf_counter() - began,
-                     cpu=time.process_time() - cpu_began)
-
-
 def fit_sweep(name, description, rows, x_name, transform, predicted_slope, tolerance,
-              offset=None, offset_name=None, wall=None, cpu=None) -> dict:
+              offset=None, offset_name=None) -> dict:
     """Fits log τ (minus `offset(x)` if given) of the rows against `transform(x)`, and against
     the exact values; the checks of the module docstring."""
     x = np.array([transform(row["x"]) for row in rows])
@@ -167,7 +164,6 @@ def fit_sweep(name, description, rows, x_name, transform, predicted_slope, toler
             abs(fit["slope"] - exact_fit["slope"]) <= 4 * fit["slope_se"],
         "all_points_agree_with_exact": all(row["agrees_with_exact"] for row in rows),
     }
-    wall = sum(row["wall_seconds"] for row in rows) if wall is None else wall
     return {
         "name": name, "description": description, "x_name": x_name,
         "fitted_quantity": "log tau" if offset is None else f"log tau - {offset_name}",
@@ -175,7 +171,7 @@ def fit_sweep(name, description, rows, x_name, transform, predicted_slope, toler
         "predicted_slope": predicted_slope,
         "slope_ratio": fit["slope"] / predicted_slope, "tolerance": tolerance, "checks": checks,
         "particle_steps": sum(row["particle_steps"] for row in rows),
-        "wall_seconds": wall, "cpu_seconds": cpu,
+        "wall_seconds": sum(row["wall_seconds"] for row in rows), "cpu_seconds": None,
     }
 
 
@@ -275,13 +271,6 @@ def output_files(name, summary, markdown_lines, figure) -> dict[str, bytes]:
             f"{name}.png": image.getvalue()}
 
 
-def write_outputs(output_dir, name, summary, markdown_lines, figure):
-    os.makedirs(output_dir, exist_ok=True)
-    for file, content in output_files(name, summary, markdown_lines, figure).items():
-        with open(os.path.join(output_dir, file), "wb") as handle:
-            handle.write(content)
-
-
 def new_figure(num_panels):
     """A figure on its own Agg canvas: no pyplot state, so callers' backends are left alone."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -325,20 +314,15 @@ def _plot_sweep(axis, sweep, transform, x_label):
     axis.legend(fontsize=7)
 
 
-def report_header(title, size, seed, began, sweeps_or_checks, device=None,
+def report_header(title, size, seed, spent, sweeps_or_checks, device=None,
                   times="Times are SDE times t = η·iterations."):
-    """The report's title and run line; `began` is (wall, CPU) start times, or the seconds
-    spent (a declared reproduction's stored points); `times` states the time unit (empty
-    where the report has no times)."""
-    if isinstance(began, Timing):
-        wall, cpu = began.wall, began.cpu
-    else:
-        wall, cpu = time.perf_counter() - began[0], time.process_time() - began[1]
-    cpu_text = "" if cpu is None else f" (CPU {cpu:.0f} s)"
+    """The report's title and run line: `spent` is the `Timing` of the stored points; `times`
+    states the time unit (empty where the report has no times)."""
+    cpu_text = "" if spent.cpu is None else f" (CPU {spent.cpu:.0f} s)"
     return [
         f"# {title}", "",
         f"size `{size}`, seed {seed}, device `{device or jax.devices()[0].device_kind}`, "
-        f"wall {wall:.0f} s{cpu_text}." + (f" {times}" if times else ""), "",
+        f"wall {spent.wall:.0f} s{cpu_text}." + (f" {times}" if times else ""), "",
     ] + sweeps_or_checks
 
 
@@ -354,10 +338,10 @@ def check_size(size):
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
 
 
-def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra=None,
-            extra_markdown=(), extra_panels=(), device=None):
-    """Writes the reproduction's files into `output_dir` (or returns them where `output_dir` is
-    None: a declared reproduction's analysis) and returns its summary."""
+def finish(name, title, size, seed, spent, sweeps, transforms, extra=None,
+           extra_markdown=(), extra_panels=(), device=None) -> dict[str, bytes]:
+    """A declared reproduction's files (`output_files`) from its fitted sweeps; `spent` is the
+    `Timing` of the stored points."""
     figure, axes = new_figure(len(sweeps) + len(extra_panels))
     for axis, sweep, (transform, label) in zip(axes, sweeps, transforms):
         _plot_sweep(axis, sweep, transform, label)
@@ -381,12 +365,8 @@ def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra
             checks.update({f"{part['name']}.{c}": bool(v) for c, v in part["checks"].items()})
     summary["checks"] = checks
     summary["all_checks_passed"] = all(checks.values())
-    if isinstance(began, Timing):
-        summary["wall_seconds"], summary["cpu_seconds"] = began.wall, began.cpu
-    else:
-        summary["wall_seconds"] = time.perf_counter() - began[0]
-        summary["cpu_seconds"] = time.process_time() - began[1]
-    lines = report_header(title, size, seed, began, [], device)
+    summary["wall_seconds"], summary["cpu_seconds"] = spent.wall, spent.cpu
+    lines = report_header(title, size, seed, spent, [], device)
     lines += ["## Summary", "", "| sweep | quantity vs x | slope ± SE | exact slope | predicted |"
               " ratio | R² (log τ) |", "|---|---|---|---|---|---|---|"]
     for sweep in sweeps:
@@ -403,7 +383,4 @@ def finish(name, title, output_dir, size, seed, began, sweeps, transforms, extra
     failed = [check for check, value in checks.items() if not value]
     lines += ["## Checks", "", f"{len(checks) - len(failed)} of {len(checks)} passed."]
     lines += [f"- failed: `{check}`" for check in failed] + [""]
-    if output_dir is None:
-        return summary, output_files(name, summary, lines, figure)
-    write_outputs(output_dir, name, summary, lines, figure)
-    return summary
+    return output_files(name, summary, lines, figure)

@@ -71,11 +71,17 @@ def train_networks(key, learning_rate, batch_size, networks, num_train, hidden, 
     model, data, initializer = digits_problem(int(num_train), int(hidden), int(data_seed))
     sgd = MinibatchSGD(model, data.train, batch_size=int(batch_size),
                        learning_rate=float(learning_rate), initializer=initializer)
-    result = simulate(sgd, NeverEscape(), model.initial_parameters, key,
-                      num_particles=int(networks), max_steps=int(steps), progress=progress)
+    return (model, data, *trained_positions(sgd, model.initial_parameters, key, networks,
+                                            steps, progress))
+
+
+def trained_positions(sgd, start, key, networks, steps, progress=False):
+    """θ (N, P) of `networks` SGD runs after `steps` iterations (`NeverEscape`), and which
+    diverged (N,): flagged by the engine, or with a non-finite parameter."""
+    result = simulate(sgd, NeverEscape(), start, key, num_particles=int(networks),
+                      max_steps=int(steps), progress=progress)
     positions = np.asarray(result.position)
-    diverged = np.asarray(result.diverged) | ~np.all(np.isfinite(positions), axis=1)
-    return model, data, positions, diverged
+    return positions, np.asarray(result.diverged) | ~np.all(np.isfinite(positions), axis=1)
 
 
 @eqx.filter_jit

@@ -213,7 +213,6 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
         (lambda k: 1 / k, "1/k"), (lambda k: 1 / k, "1/k"), (math.log, "log k"),
         (math.log, "log k"), (lambda b: b, "B"), (lambda eta: 1 / eta, "1/η"),
     ]
-    _, files = finish("xie", "Xie et al. (ICLR 2021): escape time against sharpness, B and η",
-                      None, size, seed_of(run), timing(run), sweeps, transforms,
-                      device=run.environment.get("device_kind"))
-    return files
+    return finish("xie", "Xie et al. (ICLR 2021): escape time against sharpness, B and η",
+                  size, seed_of(run), timing(run), sweeps, transforms,
+                  device=run.environment.get("device_kind"))

@@ -6,7 +6,6 @@ packed SGD particle that splitting steps is `PackedSGD` (`_sgd/minibatch_sgd.py`
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
