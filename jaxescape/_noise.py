@@ -125,8 +125,8 @@ def particle_normals(
     """`count` standard normals of one particle at one step, drawn as one vector: the values
     of `normal_from_uniform` over `particle_uniforms` up to the last bit (XLA's vectorised log
     may round differently, ≤ 1 ulp), for large counts (e.g. one per parameter of a network),
-    where one unrolled hash per pair of values makes the compiled program grow with the count
-    (a 1210-parameter network with `noisy_sgd`: minutes of compilation)."""
+    where one unrolled hash per pair of values makes the compiled program, and its compile
+    time, grow with the count."""
     counter_high, counter_low = step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
     first, second = jax.vmap(
         lambda key: threefry_2x32(key[0], key[1], counter_high, counter_low))(keys)
