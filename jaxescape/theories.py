@@ -14,10 +14,11 @@
   tail-index estimators `tail_index` (Mohammadi, Mohammadpour & Ogata 2015) and `hill_tail_index`
   (Hill 1975), and the exact index of 1-D SGD's stationary law `kesten_tail_index`.
 - Reproductions: `REPRODUCTIONS = {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy",
-  "wu-minima", "mori-networks", "meng-networks", "wu-escape"}`, each `f(output_dir, size,
-  seed, progress) -> dict`, each a declared experiment: `declared_sweep(name, size, seed)` is
-  the sweep it runs (its analysis step writes the tables and figures; the run directory is a
-  resumable result store).
+  "wu-minima", "mori-networks", "meng-networks", "wu-escape", "xie-networks",
+  "mori-stationary"}`, each
+  `f(output_dir, size, seed, progress) -> dict`, each a declared experiment:
+  `declared_sweep(name, size, seed)` is the sweep it runs (its analysis step writes the tables
+  and figures; the run directory is a resumable result store).
   `measure_escape_time` measures one 1-D point as they do (dt and 2·dt, exact quadrature).
 
 See docs/THEORIES.md for the formulas' sources, regimes and the measured results.
@@ -71,9 +72,11 @@ from ._reproductions import (
     reproduce_meng_networks as reproduce_meng_networks,
     reproduce_mori_networks as reproduce_mori_networks,
     reproduce_mori as reproduce_mori,
+    reproduce_mori_stationary as reproduce_mori_stationary,
     reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,
     reproduce_wu as reproduce_wu,
     reproduce_wu_escape as reproduce_wu_escape,
     reproduce_wu_minima as reproduce_wu_minima,
     reproduce_xie as reproduce_xie,
+    reproduce_xie_networks as reproduce_xie_networks,
 )

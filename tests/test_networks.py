@@ -164,3 +164,20 @@ def test_bad_input_is_named_before_compiling():
                          num_particles=1, max_steps=1)
     with pytest.raises(ValueError, match=r"shape \(N, 139\)"):
         jxe.evaluate_particles(mse, mse.initial_parameters, WINE.train)
+
+
+def test_weight_decay_adds_the_l2_penalty_to_every_sample_and_not_to_the_noise():
+    data = jxe.load_sklearn_dataset("wine", jax.random.key(0), num_train=40).train
+    network = eqx.nn.MLP(13, 3, 4, 1, key=jax.random.key(1))
+    plain = jxe.NetworkModel(network, loss="cross_entropy")
+    decayed = jxe.NetworkModel(network, loss="cross_entropy", weight_decay=0.5)
+    theta = plain.initial_parameters
+    penalty = 0.25 * jnp.sum(theta**2)
+    np.testing.assert_allclose(decayed.per_sample_losses(theta, data),
+                               plain.per_sample_losses(theta, data) + penalty, rtol=1e-6)
+    gradients = [jax.vmap(jax.grad(model.per_sample_loss), (None, 0, 0))(
+        theta, data.inputs, data.targets) for model in (plain, decayed)]
+    np.testing.assert_allclose(gradients[1] - gradients[0], np.broadcast_to(
+        0.5 * theta, gradients[0].shape), rtol=1e-5, atol=1e-6)  # the same shift: no noise
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+        jxe.NetworkModel(network, weight_decay=-1.0)

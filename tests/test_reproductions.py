@@ -81,7 +81,8 @@ def test_mori_smoke_stationary_exponent(smoke_runs):
 
 def test_registry_and_size_validation(tmp_path):
     assert set(REPRODUCTIONS) == {"xie", "mori", "meng", "wu", "sgd-vs-sde", "levy",
-                                  "wu-minima", "mori-networks", "meng-networks", "wu-escape"}
+                                  "wu-minima", "mori-networks", "meng-networks", "wu-escape",
+                                  "xie-networks", "mori-stationary"}
     for function in REPRODUCTIONS.values():
         with pytest.raises(ValueError, match="size"):
             function(tmp_path, size="huge", progress=False)

@@ -90,10 +90,11 @@ def _sklearn_data(key, dataset, num_train=None, test_fraction=0.2, random_label_
                                 standardise=standardise).train
 
 
-def _mlp(data: Dataset, key, width=32, depth=1, activation="relu", loss="mse") -> NetworkModel:
+def _mlp(data: Dataset, key, width=32, depth=1, activation="relu", loss="mse",
+         weight_decay=None) -> NetworkModel:
     """A fully connected network (`eqx.nn.MLP`, `depth` hidden layers of `width` units) sized to
     the data: inputs → targets (one-hot rows, or one output per class index for cross-entropy
-    on integer labels); initialised from the option `seed`."""
+    on integer labels); initialised from the option `seed`; `weight_decay` λ adds (λ/2)|θ|²."""
     import equinox as eqx
 
     activations = {"relu": jax.nn.relu, "tanh": jax.numpy.tanh, "gelu": jax.nn.gelu}
@@ -107,7 +108,7 @@ def _mlp(data: Dataset, key, width=32, depth=1, activation="relu", loss="mse") -
     network = eqx.nn.MLP(data.inputs.shape[1], outputs, int(width), int(depth),
                          activation=activations[activation], key=key,
                          dtype=data.inputs.dtype)
-    return NetworkModel(network, loss=loss)
+    return NetworkModel(network, loss=loss, weight_decay=weight_decay)
 
 
 def _past_saddle(landscape, distance=None):
@@ -346,11 +347,15 @@ def _start(point: dict, landscape, model) -> jax.Array:
     try:
         return landscape.minimum()
     except NotImplementedError:
-        return _minimise(landscape, point.get("start.guess"))
+        guess = point.get("start.guess")
+        if guess is None and hasattr(model, "initial_parameters"):
+            guess = model.initial_parameters  # a network: descend from its initialisation
+        return _minimise(landscape, guess)
 
 
 def _minimise(landscape, guess) -> jax.Array:
-    """A minimum of the landscape's loss found by BFGS (scipy) from `guess` (default 0)."""
+    """A minimum of the landscape's loss found by BFGS (scipy) from `guess` (default 0; a
+    network's initial parameters)."""
     import scipy.optimize
 
     loss = jax.jit(jax.value_and_grad(lambda y: landscape.loss(y.astype(

@@ -22,9 +22,11 @@ from .registry import (
     reproduce_meng_networks as reproduce_meng_networks,
     reproduce_mori_networks as reproduce_mori_networks,
     reproduce_mori as reproduce_mori,
+    reproduce_mori_stationary as reproduce_mori_stationary,
     reproduce_sgd_vs_sde as reproduce_sgd_vs_sde,
     reproduce_wu as reproduce_wu,
     reproduce_wu_escape as reproduce_wu_escape,
     reproduce_wu_minima as reproduce_wu_minima,
     reproduce_xie as reproduce_xie,
+    reproduce_xie_networks as reproduce_xie_networks,
 )

@@ -8,7 +8,8 @@ Sizes: "smoke" (seconds; lower barriers, for tests), "default" (a few minutes on
 "large" (10-50x the particles of "default" and higher barriers: meant for a GPU).
 The experiments live in `xie.py`, `mori.py`, `meng.py`, `wu.py`, `sgd_vs_sde.py` and `levy.py`
 (α-stable noise, checked on the exact discretised chain), the network experiments in
-`wu_minima.py`, `mori_networks.py`, `meng_networks.py` and `wu_escape.py`; the measurement
+`wu_minima.py`, `mori_networks.py`, `mori_stationary.py`, `meng_networks.py`, `wu_escape.py`
+and `xie_networks.py`; the measurement
 they share (dt and 2·dt, exact quadrature, slope fits, output files) in `tools.py`.
 """
 
@@ -62,6 +63,13 @@ reproduce_wu_escape = _imported_on_first_use(
     "wu-escape", "Wu, Ma & E (NeurIPS 2018): SGD restarted from a full-batch GD minimum leaves "
     "it at small B.")
 
+reproduce_mori_stationary = _imported_on_first_use(
+    "mori-stationary", "Mori et al.: the stationary law P ∝ L^−φ of real SGD near a network's "
+    "MSE minimum, φ against 1 + B/(ηh*).")
+reproduce_xie_networks = _imported_on_first_use(
+    "xie-networks", "Xie et al. (ICLR 2021): log τ from a network minimum is linear in B and in "
+    "1/η.")
+
 
 def declared_sweep(name: str, size: str = "default", seed: int = 0):
     """The `Sweep` that reproduction `name` runs (a module's `sweep(size, seed)`; `jaxescape
@@ -78,4 +86,5 @@ REPRODUCTIONS = {
     "sgd-vs-sde": reproduce_sgd_vs_sde, "levy": reproduce_levy,
     "wu-minima": reproduce_wu_minima, "mori-networks": reproduce_mori_networks,
     "meng-networks": reproduce_meng_networks, "wu-escape": reproduce_wu_escape,
+    "xie-networks": reproduce_xie_networks, "mori-stationary": reproduce_mori_stationary,
 }

@@ -125,7 +125,7 @@ def escape_row(x, dt, num_particles, fine, coarse, exact, *, laplace_log=None,
     }
 
 
-def _fit_line(x, y, standard_error=None):
+def fit_line(x, y, standard_error=None):
     """Weighted least squares y = a + b x: slope, its SE, intercept and unweighted R²."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     weights = np.ones_like(x) if standard_error is None else 1 / np.asarray(standard_error) ** 2
@@ -153,9 +153,9 @@ def fit_sweep(name, description, rows, x_name, transform, predicted_slope, toler
         row["log_offset"] = float(value)
     log_tau = np.log([row["tau"] for row in rows]) - shift
     log_se = np.array([row["tau_se"] / row["tau"] for row in rows])
-    fit = _fit_line(x, log_tau, log_se)
-    exact_fit = _fit_line(x, np.log([row["tau_exact"] for row in rows]) - shift)
-    raw_fit = _fit_line(x, np.log([row["tau"] for row in rows]), log_se)
+    fit = fit_line(x, log_tau, log_se)
+    exact_fit = fit_line(x, np.log([row["tau_exact"] for row in rows]) - shift)
+    raw_fit = fit_line(x, np.log([row["tau"] for row in rows]), log_se)
     checks = {
         "r2_at_least_0.99": raw_fit["r2"] >= 0.99,
         f"slope_within_{round(100 * tolerance)}pct_of_prediction":

@@ -12,6 +12,7 @@ labels stored as floats, or one-hot / probability rows), or any per-sample loss 
 criterion (training accuracy below a threshold).
 """
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ from jax.flatten_util import ravel_pytree
 
 from .._criteria import Predicate
 from .data import Dataset
+from .._arrays import float_array
 from .models import AbstractModel
 
 
@@ -40,6 +42,10 @@ class NetworkModel(AbstractModel):
       `initial_parameters`); None for a module.
     - `loss`: "mse" ($\frac12\sum_k (f_k - y_k)^2$, targets of the output's shape) or
       "cross_entropy" (targets: a class index as a float, or one-hot rows).
+    - `weight_decay`: λ ≥ 0 adds the L2 penalty $\frac\lambda2|\theta|^2$ (all parameters) to every
+      sample's loss, so cross-entropy on separable data has a minimum (λ > 0: the loss is
+      coercive). The penalty's gradient is the same for every sample: it is absent from the
+      gradient noise, present in the Hessian (+λI). An array: sweeping it does not recompile.
 
     For a per-sample loss `loss(parameters, x, y)` without a network, use `from_loss`.
     """
@@ -49,10 +55,17 @@ class NetworkModel(AbstractModel):
     structure: object = eqx.field(static=True)  # the module without its parameters, or None
     function: Callable | None = eqx.field(static=True)  # network(parameters, x) or loss(p, x, y)
     loss_name: str = eqx.field(static=True)
+    weight_decay: jax.Array | None = None
 
-    def __init__(self, network, parameters=None, *, loss: str = "mse"):
+    def __init__(self, network, parameters=None, *, loss: str = "mse", weight_decay=None):
         if loss not in LOSSES and loss != "given":
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if weight_decay is not None:
+            if not (float(weight_decay) >= 0 and math.isfinite(float(weight_decay))):
+                raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+            self.weight_decay = float_array(weight_decay)
+        else:
+            self.weight_decay = None
         if parameters is None:
             if not isinstance(network, eqx.Module):
                 raise TypeError(
@@ -124,6 +137,12 @@ class NetworkModel(AbstractModel):
         return self.function(self.unravel(parameters), input)
 
     def per_sample_loss(self, parameters, input, target):
+        loss = self._data_loss(parameters, input, target)
+        if self.weight_decay is None:
+            return loss
+        return loss + 0.5 * self.weight_decay.astype(loss.dtype) * jnp.sum(parameters ** 2)
+
+    def _data_loss(self, parameters, input, target):
         if self.loss_name == "given":
             return self.function(self.unravel(parameters), input, target)
         prediction = self.predict(parameters, input)
