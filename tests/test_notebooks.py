@@ -22,7 +22,8 @@ LOCAL_PATH = re.compile(r"(/(home|root|tmp|usr|work|Users|private|var)/|[A-Z]:\\
 
 
 def test_notebooks_exist():
-    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07",
+                                                     "08"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)

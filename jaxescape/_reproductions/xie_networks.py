@@ -153,7 +153,8 @@ def sweep(size: str = "default", seed: int = 0):
     """The reproduction's points: `minimum/0`, `batch/i` (B at one η), `rate/i` (1/η at one B)."""
     check_size(size)
     config = _XIE_NETWORKS[size]
-    rates = [float(config["batch_rate"])] + [1 / float(x) for x in config["inverse_rates"]]
+    rates = list(dict.fromkeys([float(config["batch_rate"])]
+                               + [1 / float(x) for x in config["inverse_rates"]]))
     common = {"particles": config["particles"], "max_steps": config["max_steps"]}
     points = [{"label": "minimum/0", "method": "measure",
                "measurement": {"name": f"{_MODULE}:minimum_facts", "data_seed": int(seed),
