@@ -124,7 +124,7 @@ def _add_reproduce_parser(subparsers) -> None:
     width = max(map(len, REPRODUCTIONS), default=0)
     listing = "\n".join(
         textwrap.fill(_reproduction_summary(function), 79, initial_indent=f"  {name:<{width}}  ",
-                      subsequent_indent=" " * (width + 4))
+                      subsequent_indent=" " * (width + 4), break_on_hyphens=False)
         for name, function in sorted(REPRODUCTIONS.items()))
     description = textwrap.fill(
         "Run a reproduction of a published experiment. It simulates the paper's setting, "

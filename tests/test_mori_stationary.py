@@ -83,6 +83,7 @@ def test_bad_input_names_the_parameter():
     assert sample_times(101, 3, 50).tolist() == [100, 150, 200]
 
 
+@pytest.mark.slow  # ~10 s; notebook 08's smoke run covers the reproduction end to end
 def test_smoke_reproduction(tmp_path):
     results = reproduce_mori_stationary(tmp_path, size="smoke", progress=False)
     for name in ("results.json", "results.md", "mori-stationary.png"):

@@ -85,6 +85,7 @@ def reduced_run(tmp_path_factory):
     return directory, run_reproduction(sweep, directory, progress=False)
 
 
+@pytest.mark.slow  # ~20 s; notebook 08's smoke run covers the reproduction end to end
 def test_minimum_curvature_against_the_dense_hessian(reduced_run):
     _, results = reduced_run
     minimum = results["minimum"]
@@ -96,6 +97,7 @@ def test_minimum_curvature_against_the_dense_hessian(reduced_run):
     assert minimum["noise_along_top"] > 0 and minimum["sde_exponent_scale"] > 0
 
 
+@pytest.mark.slow
 def test_reduced_run_files_and_fits(reduced_run):
     directory, results = reduced_run
     for name in ("results.json", "results.md", "xie-networks.png"):
