@@ -119,6 +119,22 @@ def particle_uniforms(
     return [uniform_from_words(word, dtype).reshape(()) for word in words]
 
 
+# Up to this many values a step's variates are drawn one scalar at a time (fastest on a CPU,
+# benchmarks/README.md §1); above it as one vector (`particle_uniform_vector`: the same values up
+# to the last bit), so that a program's size does not grow with the number of variates.
+UNROLLED_VARIATES = 64
+
+
+def particle_uniform_vector(
+    keys: jax.Array, particle_index: jax.Array, step: jax.Array, dtype
+) -> jax.Array:
+    """The uniforms of `particle_uniforms` as one vector, hashed by one vmapped Threefry call."""
+    counter_high, counter_low = step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
+    first, second = jax.vmap(
+        lambda key: threefry_2x32(key[0], key[1], counter_high, counter_low))(keys)
+    return uniform_from_words(jnp.concatenate([first, second]), dtype)
+
+
 def particle_normals(
     keys: jax.Array, particle_index: jax.Array, step: jax.Array, count: int, dtype
 ) -> jax.Array:
@@ -127,11 +143,7 @@ def particle_normals(
     may round differently, ≤ 1 ulp), for large counts (e.g. one per parameter of a network),
     where one unrolled hash per pair of values makes the compiled program, and its compile
     time, grow with the count."""
-    counter_high, counter_low = step.astype(jnp.uint32), particle_index.astype(jnp.uint32)
-    first, second = jax.vmap(
-        lambda key: threefry_2x32(key[0], key[1], counter_high, counter_low))(keys)
-    uniforms = uniform_from_words(jnp.concatenate([first, second]), dtype)
-    return normal_from_uniform(uniforms[:count])
+    return normal_from_uniform(particle_uniform_vector(keys, particle_index, step, dtype)[:count])
 
 
 def particle_variates(
@@ -141,8 +153,12 @@ def particle_variates(
     """`num_normals` standardised increments and one uniform for one particle at one step.
 
     The increments are standard normals, or Rademacher signs with `distribution="rademacher"`.
+    Above `UNROLLED_VARIATES` increments they are drawn as one vector (the same values, ≤ 1 ulp).
     """
     transform = rademacher_from_uniform if distribution == "rademacher" else normal_from_uniform
+    if num_normals > UNROLLED_VARIATES:
+        uniforms = particle_uniform_vector(keys, particle_index, step, dtype)
+        return transform(uniforms[:num_normals]), uniforms[num_normals]
     uniforms = particle_uniforms(keys, particle_index, step, dtype)
     return jnp.stack([transform(u) for u in uniforms[:num_normals]]), uniforms[num_normals]
 

@@ -36,7 +36,7 @@ from .._arrays import float_array
 # Up to this many parameters the optimizer's normals are drawn one scalar at a time (fastest on a
 # CPU, benchmarks/README.md §1); above it as one vector (`_noise.particle_normals`: the same
 # values up to the last bit), so that a network's program does not grow with its size.
-_UNROLLED_NORMALS = 64
+_UNROLLED_NORMALS = _noise.UNROLLED_VARIATES
 
 
 class MinibatchSGD(AbstractParticleProcess):
