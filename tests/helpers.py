@@ -59,3 +59,17 @@ SPLITTING_KERNEL_NOT_STRICT = pytest.mark.standard_promotion(
            "(in _kill_and_clone)")
 OPTAX_ADAM_NOT_STRICT = pytest.mark.standard_promotion(
     reason="optax's adam bias correction raises a Python float to its int32 step count")
+
+
+def assert_declared_at_every_size(name: str, measurement: str) -> None:
+    """Reproduction `name` is registered, and at sizes smoke and default its declared sweep's
+    points all run `measurement`, carry the seed and pass the size to the analysis."""
+    from jaxescape.theories import REPRODUCTIONS, declared_sweep
+
+    assert name in REPRODUCTIONS
+    for size in ("smoke", "default"):
+        sweep = declared_sweep(name, size, 3)
+        points = sweep.expand()
+        assert {point["measurement"] for point in points} == {measurement}
+        assert {point["seed"] for point in points} == {3}
+        assert sweep.analysis["size"] == size

@@ -12,7 +12,9 @@ import pytest
 
 import jaxescape as jxe
 from jaxescape.cli import main
-from jaxescape.theories import REPRODUCTIONS, declared_sweep
+from jaxescape.theories import declared_sweep
+
+from helpers import assert_declared_at_every_size
 
 # Internal machinery under test (not exported): the reproductions' sweep builder and runner.
 from jaxescape._reproductions.declared import reproduction_sweep, run_reproduction
@@ -61,13 +63,7 @@ def wu_run(tmp_path_factory):
 
 def test_both_are_registered_and_declared_at_every_size():
     for name, function in (("meng-networks", MENG), ("wu-escape", WU)):
-        assert name in REPRODUCTIONS
-        for size in ("smoke", "default"):
-            sweep = declared_sweep(name, size, 3)
-            points = sweep.expand()
-            assert {point["measurement"] for point in points} == {function}
-            assert {point["seed"] for point in points} == {3}
-            assert sweep.analysis["size"] == size
+        assert_declared_at_every_size(name, function)
     meng = declared_sweep("meng-networks", "default").expand()
     assert len(meng) == 4 and min(point["measurement.networks"] for point in meng) >= 100
     assert len({point["measurement.steps"] for point in meng}) == 1  # equal iterations

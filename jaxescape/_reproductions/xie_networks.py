@@ -38,6 +38,7 @@ import scipy.linalg
 from .._experiments.components import build_point
 from .._experiments.sweep import make_sweep
 from .._sgd.curvature import hessian_top_eigenvalues, hessian_trace
+from .._sgd.datasets import load_sklearn_dataset
 from .._theory.reference import interval_mfpt_quadrature
 from .declared import grouped, reproduction_sweep, run_reproduction, seed_of, timing
 from .tools import check_size, fit_line, new_figure, output_files, report_header
@@ -143,8 +144,6 @@ def minimum_facts(key, data_seed: int, learning_rates) -> dict:
 
 
 def _split(seed: int):
-    from .._sgd.datasets import load_sklearn_dataset
-
     return load_sklearn_dataset(_PROBLEM["dataset"], jax.random.key(int(seed)),
                                 random_label_fraction=_PROBLEM["random_label_fraction"])
 
@@ -199,12 +198,12 @@ def _fit(x, tau, tau_se) -> dict:
 
 def _rows(records, facts, delta_loss) -> list[dict]:
     rows = []
-    rates = list(np.asarray(facts["learning_rates"]))
+    rates = np.asarray(facts["learning_rates"])
     scales = np.asarray(facts["chain_exponent_scales"])
     for record in records:
         point, summary = record["point"], record["summary"]
         rate, batch = float(point["dynamics.learning_rate"]), int(point["dynamics.batch_size"])
-        scale = float(scales[int(np.argmin(np.abs(np.array(rates) - rate)))])
+        scale = float(scales[int(np.argmin(np.abs(rates - rate)))])
         exponent = batch * delta_loss / scale
         rows.append({
             "batch_size": batch, "learning_rate": rate, "inverse_rate": 1 / rate,

@@ -66,11 +66,15 @@ class MinibatchNoiseSDE(AbstractDynamics):
         gradient = jax.grad(self.model.per_sample_loss)
         return jax.vmap(gradient, (None, 0, 0))(y, self.data.inputs, self.data.targets)
 
+    def _centred_gradients(self, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(g_μ − ∇L)_μ, shape (n, dim), and the minibatch factor p."""
+        gradients = self.per_sample_gradients(y)
+        factor = minibatch_factor(self.batch_size, self.data.num_samples, self.replacement)
+        return gradients - jnp.mean(gradients, axis=0), factor
+
     def covariance(self, y: jax.Array) -> jax.Array:
         """Σ(θ), shape (dim, dim)."""
-        gradients = self.per_sample_gradients(y)
-        centred = gradients - jnp.mean(gradients, axis=0)
-        factor = minibatch_factor(self.batch_size, self.data.num_samples, self.replacement)
+        centred, factor = self._centred_gradients(y)
         return factor * (centred.T @ centred) / self.data.num_samples
 
     def diffusion_matrix(self, y: jax.Array) -> jax.Array:
@@ -82,9 +86,7 @@ class MinibatchNoiseSDE(AbstractDynamics):
 
     def diffusion(self, t, y):
         if self.per_sample_noise:  # g of shape (dim, n): g gᵀ = ηΣ
-            gradients = self.per_sample_gradients(y)
-            centred = gradients - jnp.mean(gradients, axis=0)
-            factor = minibatch_factor(self.batch_size, self.data.num_samples, self.replacement)
+            centred, factor = self._centred_gradients(y)
             return (jnp.sqrt(self.learning_rate * factor / self.data.num_samples)
                     * centred.T).astype(y.dtype)
         scaled = self.learning_rate * self.covariance(y)
