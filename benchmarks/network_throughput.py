@@ -81,7 +81,11 @@ def timed(function):
     return time.perf_counter() - began
 
 
-def matmul_rate(size=2048, repeats=3):
+def matmul_rate(size=None, repeats=3):
+    """float32 matmul FLOP rate at jax's default precision (the network rows use the same):
+    2048² on a CPU, 8192² on an accelerator (a 2048² product there lasts about as long as its
+    dispatch)."""
+    size = size or (2048 if jax.default_backend() == "cpu" else 8192)
     a, b = (jr.normal(jr.key(i), (size, size), jnp.float32) for i in range(2))
     product = jax.jit(jnp.matmul)
     product(a, b).block_until_ready()
@@ -154,6 +158,7 @@ def torch_func_runner(model, data, num_particles, loss_name, threads):
     import torch
     from torch.func import functional_call, grad, stack_module_state
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     network = model.unflatten(model.initial_parameters)
     layers = []
@@ -163,11 +168,11 @@ def torch_func_runner(model, data, num_particles, loss_name, threads):
             torch_linear.weight.copy_(torch.from_numpy(np.array(linear.weight)))
             torch_linear.bias.copy_(torch.from_numpy(np.array(linear.bias)))
         layers += [torch_linear] + ([torch.nn.ReLU()] if i < len(network.layers) - 1 else [])
-    base = torch.nn.Sequential(*layers)
+    base = torch.nn.Sequential(*layers).to(device)
     parameters, buffers = stack_module_state([base] * num_particles)  # copies: N models
     skeleton = copy.deepcopy(base).to("meta")
-    inputs = torch.from_numpy(np.array(data.inputs))
-    targets = torch.from_numpy(np.array(data.targets))
+    inputs = torch.from_numpy(np.array(data.inputs)).to(device)
+    targets = torch.from_numpy(np.array(data.targets)).to(device)
 
     def batch_loss(parameters, buffers, x, y):
         output = functional_call(skeleton, (parameters, buffers), (x,))
@@ -176,18 +181,20 @@ def torch_func_runner(model, data, num_particles, loss_name, threads):
         return 0.5 * ((output - y) ** 2).sum(dim=1).mean()
 
     gradient = torch.vmap(grad(batch_loss), in_dims=(0, 0, 0, 0), randomness="different")
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator(device).manual_seed(0)
     names = list(parameters)
 
     def run(steps):
         torch.set_num_threads(threads)
         for _ in range(steps):
             indices = torch.randint(0, inputs.shape[0], (num_particles, BATCH),
-                                    generator=generator)
+                                    generator=generator, device=device)
             gradients = gradient(parameters, buffers, inputs[indices], targets[indices])
             with torch.no_grad():
                 torch._foreach_add_([parameters[k] for k in names],
                                     [gradients[k] for k in names], alpha=-LEARNING_RATE)
+        if device == "cuda":
+            torch.cuda.synchronize()
         return None
 
     run(2)
@@ -249,6 +256,7 @@ def main():
     parser.add_argument("--only-memory", action="store_true")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--note", default="")
+    parser.add_argument("--output", default=str(pathlib.Path(__file__).parent / "results"))
     args = parser.parse_args()
     if args.probe:
         count, chunked = args.probe.split(",")
@@ -296,6 +304,8 @@ def main():
             rate = work(steps) / seconds  # particle-steps per second
             key = (workload, count, name)
             best[key] = max(best.get(key, 0.0), rate)
+            print(f"  {workload} N={count} {name}: {rate / 1e6:.4f} M particle-steps/s",
+                  flush=True)
 
     matmul = best.pop("matmul")
     device = jax.devices()[0]
@@ -327,8 +337,8 @@ def main():
               f"{row['of_matmul']:9.3f} {of_torch:>8s}")
     if args.memory:
         write_memory(device)
-    out = pathlib.Path(__file__).parent / "results" / f"network_throughput-{device.platform}.json"
-    out.parent.mkdir(exist_ok=True)
+    out = pathlib.Path(args.output) / f"network_throughput-{device.platform}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "device": device.device_kind, "cpu": cpu, "cpus": os.cpu_count(),
         "jax": jax.__version__, "torch": None if torch is None else torch.__version__,
