@@ -256,6 +256,9 @@ def main():
     parser.add_argument("--only-memory", action="store_true")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--note", default="")
+    parser.add_argument("--steps-multiplier", type=int, default=1,
+                        help="steps per timed call × this (on an accelerator a 4-step call "
+                             "measures the copy of the parameters back to the host)")
     parser.add_argument("--output", default=str(pathlib.Path(__file__).parent / "results"))
     args = parser.parse_args()
     if args.probe:
@@ -277,6 +280,7 @@ def main():
     runners = {}
     for workload in args.workloads.split(","):
         hidden, loss, steps = WORKLOADS[workload]
+        steps *= args.steps_multiplier
         model = make_model(hidden, loss)
         meta[workload] = {"hidden": hidden, "loss": loss, "steps": steps,
                           "parameters": model.num_parameters,
