@@ -19,6 +19,8 @@ best of each row is kept, so a round slowed by other processes does not count):
 - jaxescape: `jxe.simulate(MinibatchSGD(NetworkModel(eqx.nn.MLP), ...), NeverEscape(), ...)`,
   per-epoch shuffling (the default) and with replacement; each timed call includes input
   validation and the copy of the results to NumPy; compilation excluded (a warm-up call).
+  Two rows take it apart: with `num_slots=N` (every particle in one pool, no refills), and
+  jaxescape's own update (`MinibatchSGD.update`) in the hand-written loop below (no driver).
 - vmap loop: the hand-written JAX baseline, `jit(vmap(fori_loop(SGD step)))`, minibatches drawn
   with replacement by `jr.randint(fold_in(key, step))`.
 - torch.func: N `torch.nn.Sequential` MLPs stacked by `torch.func.stack_module_state`, the
@@ -57,6 +59,7 @@ import jax.random as jr
 import numpy as np
 
 import jaxescape as jxe
+from jaxescape import _noise
 
 
 BATCH, LEARNING_RATE = 32, 0.1
@@ -114,16 +117,41 @@ def batched_dot_runner(hidden, num_particles):
     return (lambda steps: forward(inputs, weights)), lambda steps: num_particles / 3
 
 
-def jaxescape_runner(model, data, num_particles, replacement):
+def jaxescape_runner(model, data, num_particles, replacement, num_slots=None):
+    """`simulate`; `num_slots=num_particles` runs every particle in one pool (no refills)."""
     sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE,
                            replacement=replacement)
 
     def run(steps):
         return jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(0),
-                            num_particles=num_particles, max_steps=steps).position
+                            num_particles=num_particles, max_steps=steps,
+                            num_slots=num_slots).position
 
     run(2)  # compile (the step count is an argument: the timed run does not recompile)
     return run, lambda steps: num_particles * steps
+
+
+def step_loop_runner(model, data, num_particles):
+    """jaxescape's own SGD update (`MinibatchSGD.update`, with replacement) in the hand-written
+    loop instead of the driver's pool: tells the step's cost from the driver's."""
+    sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE,
+                           replacement=True)
+    theta = model.initial_parameters
+    keys = _noise.stream_keys(jr.key(0), sgd.num_streams(theta.shape[0], theta.dtype))
+
+    @jax.jit
+    def train(particles, num_steps):
+        def one(particle):
+            def body(step, state):
+                return sgd.update(state, keys, particle, step)
+
+            return jax.lax.fori_loop(0, num_steps, body, sgd.initial_state(theta))[0]
+
+        return jax.vmap(one)(particles)
+
+    particles = jnp.arange(num_particles, dtype=jnp.uint32)
+    train(particles, 2).block_until_ready()
+    return (lambda steps: train(particles, steps)), lambda steps: num_particles * steps
 
 
 def vmap_runner(model, data, num_particles):
@@ -291,6 +319,10 @@ def main():
                 "jaxescape, per-epoch shuffling": lambda: jaxescape_runner(model, data, count,
                                                                            False),
                 "jaxescape, with replacement": lambda: jaxescape_runner(model, data, count, True),
+                "jaxescape, with replacement, one pool of N": lambda: jaxescape_runner(
+                    model, data, count, True, num_slots=count),
+                "jaxescape's update in the vmap loop": lambda: step_loop_runner(model, data,
+                                                                               count),
                 "vmap loop (hand-written JAX)": lambda: vmap_runner(model, data, count),
             }
             for threads in torch_threads:

@@ -112,17 +112,24 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
             slots = Slots(*step_all(*slots))
         return slots
 
+    def harvest(slots, buffers, next_particle):
+        positions = jax.vmap(process.position)(slots.state)
+        return harvest_and_refill(
+            slots, buffers, positions, initial_state, next_particle, count, start_states
+        )
+
     def round_body(carry):
         slots, buffers, next_particle, round_index = carry
         # With several steps per iteration check_every is rounded up (harvests do not change
         # any number).
         iterations = -(-check_every // steps_per_iteration)
         slots = lax.fori_loop(0, iterations, step_body, slots)
-        positions = jax.vmap(process.position)(slots.state)
-        slots, buffers, next_particle = harvest_and_refill(
-            slots, buffers, positions, initial_state, next_particle, count, start_states
-        )
+        slots, buffers, next_particle = harvest(slots, buffers, next_particle)
         return slots, buffers, next_particle, round_index + 1
+
+    # Fill free slots first: a chunk's pool starts empty, and its first round would otherwise
+    # step nothing but empty slots (a whole round wasted: half the work of a two-round run).
+    slots, buffers, next_particle = harvest(slots, buffers, next_particle)
 
     def not_done(carry):
         slots, _, next_particle, round_index = carry
