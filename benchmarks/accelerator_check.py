@@ -21,6 +21,12 @@ limit keeps what it finished):
 - `network_sgd`: network particles (`NetworkModel`, an MLP on scikit-learn's wine set).
 - `splitting`: `estimate_escape_time` at ΔL/T = 30 against the exact quadrature.
 - `default_experiment`: `run_kramers_experiment` with the default configuration.
+- `pool_sizes`: time to 10^6 escape times with the default pool and with 2^18 and 2^20 slots
+  (the 1/16 rule left 2^16 slots for 10^6 particles on the H200, benchmarks/README.md §8); the
+  escape steps must be identical for every pool.
+- `network_breakdown`: the mori MLP of `network_throughput.py` (8192 networks, 128 steps)
+  through `simulate`, `simulate` with one pool of N, jaxescape's update without the driver, and
+  the hand-written loop (jaxescape ran at 0.32-0.38 of that loop on the H200, §10).
 
 **Agreement with the CPU.** Every mean escape time is compared with the CPU value stored in
 `benchmarks/results/accelerator_check-cpu-reference.json` for the same sizes (`--save-reference`
@@ -84,6 +90,8 @@ SIZES = {
         sgd_throughput_particles=10**6, sgd_steps=100,
         sgd_particles=10**5, network_particles=10**6, splitting_replicas=400, splitting_runs=16,
         experiment_particles=10**6, time_limit=420, reserve_after_engine=200,
+        pool_particles=10**6, pool_slots=[2**18, 2**20], breakdown_particles=8192,
+        breakdown_steps=128,
     ),
     "smoke": dict(
         # One chunk shape (2^12 particles, 2^8 slots) for every 1-D run: one compilation.
@@ -92,7 +100,8 @@ SIZES = {
         sgd_replacement=(True,), sgd_throughput_particles=2**10, sgd_steps=20, sgd_particles=200,
         network_particles=64,
         splitting_replicas=20, splitting_runs=4, experiment_particles=2**12, time_limit=600,
-        reserve_after_engine=0,
+        reserve_after_engine=0, pool_particles=2**12, pool_slots=[2**9], breakdown_particles=64,
+        breakdown_steps=4,
     ),
 }
 
@@ -392,10 +401,62 @@ def default_experiment(sizes, clock):
     return dict(estimates=estimates, figures=figures)
 
 
+def pool_sizes(sizes, clock):
+    """Time to N escape times (`escape_times`' problem) with the default pool (the 1/16 rule of
+    `initial_pool_size`) and with larger pools set by hand; the escape steps must be the same
+    for every pool (the numbers never depend on it), and are checked here on the device."""
+    ratio, count = 3.0, sizes["pool_particles"]
+    problem, warm_up = peers.make_problem("1d", ratio), peers.make_problem("1d", ratio / 2)
+    figures, rows, digests = {}, [], set()
+    for slots in [None, *sizes["pool_slots"]]:
+        def run(p, key):
+            return jxe.simulate(p.dynamics, p.criterion, p.start, key, num_particles=count,
+                                dt=peers.DT, max_steps=2**20, num_slots=slots)
+
+        run(warm_up, jr.key(1000))  # compiles (same shapes, another temperature)
+        with peers.Timer() as timer:
+            result = run(problem, jr.key(0))
+        if result.censored.any():
+            raise RuntimeError("censored particles: raise max_steps")
+        digests.add(digest(result.escape_step))
+        name = "default pool" if slots is None else f"pool 2^{slots.bit_length() - 1}"
+        rows.append(dict(num_slots=slots, seconds=timer.seconds,
+                         compile_seconds=timer.compile_seconds))
+        figures[f"{name} wall s"] = timer.seconds
+    if len(digests) != 1:
+        raise RuntimeError(f"the escape steps differ between pool sizes: {sorted(digests)}")
+    figures["same escape steps"] = 1
+    return dict(particles=count, rows=rows, figures=figures)
+
+
+def network_breakdown(sizes, clock):
+    """network_throughput.py's mori MLP (64-100-100-10, B = 32) on digits, taken apart: the
+    driver (`simulate`, with replacement), the driver with one pool of N, jaxescape's update
+    without the driver, and the hand-written loop; particle-steps per second, best of two."""
+    import network_throughput as network
+
+    count, steps = sizes["breakdown_particles"], sizes["breakdown_steps"]
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = network.make_model((100, 100), "mse")
+    runners = {
+        "simulate": network.jaxescape_runner(model, data, count, True),
+        "simulate, one pool": network.jaxescape_runner(model, data, count, True,
+                                                       num_slots=count),
+        "update in loop": network.step_loop_runner(model, data, count),
+        "hand-written loop": network.vmap_runner(model, data, count),
+    }
+    figures = {}
+    for name, (run, work) in runners.items():
+        seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
+        figures[f"{name} M/s"] = work(steps) / seconds / 1e6
+    return dict(particles=count, steps=steps, figures=figures)
+
+
 SECTIONS = {
     "noise_bits": noise_bits, "engine_1d": engine_1d, "engine_10d": engine_10d,
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
     "network_sgd": network_sgd, "splitting": splitting, "default_experiment": default_experiment,
+    "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
 }
 
 
