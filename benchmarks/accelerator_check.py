@@ -27,6 +27,8 @@ limit keeps what it finished):
 - `network_breakdown`: the mori MLP of `network_throughput.py` (8192 networks, 128 steps)
   through `simulate`, `simulate` with one pool of N, jaxescape's update without the driver, and
   the hand-written loop (jaxescape ran at 0.32-0.38 of that loop on the H200, §10).
+- `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
+  next to the JSON, with their kernel counts (is the 1-D step one kernel on the device?).
 
 **Agreement with the CPU.** Every mean escape time is compared with the CPU value stored in
 `benchmarks/results/accelerator_check-cpu-reference.json` for the same sizes (`--save-reference`
@@ -159,10 +161,11 @@ def rate_row(function, repeats) -> dict:
 
 
 class Clock:
-    """Seconds left of the run's time limit; a section asks before each expensive step."""
+    """Seconds left of the run's time limit; a section asks before each expensive step. Also
+    names the run's output folder (`output`), for sections that write files of their own."""
 
-    def __init__(self, limit):
-        self.limit, self.start = limit, time.perf_counter()
+    def __init__(self, limit, output=None):
+        self.limit, self.start, self.output = limit, time.perf_counter(), output
 
     def left(self, reserve=0.0):
         """Seconds left, less `reserve` kept for the sections after this one."""
@@ -452,11 +455,66 @@ def network_breakdown(sizes, clock):
     return dict(particles=count, steps=steps, figures=figures)
 
 
+def compiled_programs(sizes, clock):
+    """The optimised XLA programs of two pools, written to the output folder as text
+    (`compiled-1d.hlo.txt`, `compiled-mori.hlo.txt`) to be read off the device: the 1-D
+    Langevin pool of `engine_1d` (with the crossing correction) and the mori MLP's SGD pool of
+    `network_breakdown`, each `advance_chunk` over 256 slots. Figures: the program's kernel
+    launches as XLA counts them (`fusion`, `custom-call` and library calls outside fused
+    computations) and its size; the engine ran 15x its RNG floor's time per particle-step on
+    the H200 (benchmarks/README.md §8), and the text shows whether the step is one kernel."""
+    import re
+
+    import network_throughput as network
+
+    from jaxescape._engine.pool import advance_chunk, empty_buffers, empty_slots
+    from jaxescape._particle import StepOptions
+
+    slots_count = 256
+    problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = network.make_model((100, 100), "mse")
+    processes = {
+        "1d": (problem.dynamics, [problem.criterion], jnp.asarray(problem.start), peers.DT,
+               StepOptions(True, "gaussian")),
+        "mori": (jxe.MinibatchSGD(model, data, batch_size=network.BATCH,
+                                  learning_rate=network.LEARNING_RATE, replacement=True),
+                 [jxe.NeverEscape()], model.initial_parameters, 1.0,
+                 StepOptions(False, "gaussian")),
+    }
+    figures, files = {}, {}
+    for name, (process, criteria, start, dt, options) in processes.items():
+        initial_state = process.initial_state(start)
+        keys = _noise.stream_keys(jr.key(0), process.num_streams(start.shape[0], start.dtype))
+
+        def advance(process, keys, slots, buffers, process_criteria=tuple(criteria),
+                    initial_state=initial_state, dt=dt, options=options):
+            constants = (process, list(process_criteria), initial_state, keys,
+                         jnp.asarray(dt, start.dtype), jnp.int32(256))
+            return advance_chunk(constants, jnp.int32(slots_count), jnp.uint32(0), slots,
+                                 buffers, jnp.int32(0), jnp.int32(8), jnp.int32(32), options)
+
+        text = jax.jit(advance).lower(
+            process, keys, empty_slots(slots_count, initial_state),
+            empty_buffers(slots_count, start.shape[0], start.dtype)).compile().as_text()
+        path = clock.output / f"compiled-{name}.hlo.txt"
+        path.write_text(text)
+        files[name] = path.name
+        # Kernels: instructions outside fused computations that launch work on the device.
+        outside = "\n".join(block for block in re.split(r"\n(?=\S)", text)
+                            if not re.match(r"(%?fused_|%?region_\d+.*fusion)", block))
+        figures[f"{name} kernels"] = len(re.findall(r"= [^=]*\b(fusion|custom-call)\(", outside))
+        figures[f"{name} copies"] = len(re.findall(r"= [^=]*\bcopy\(", outside))
+        figures[f"{name} HLO lines"] = text.count("\n")
+    return dict(files=files, figures=figures)
+
+
 SECTIONS = {
     "noise_bits": noise_bits, "engine_1d": engine_1d, "engine_10d": engine_10d,
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
     "network_sgd": network_sgd, "splitting": splitting, "default_experiment": default_experiment,
     "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
+    "compiled_programs": compiled_programs,
 }
 
 
@@ -572,7 +630,7 @@ def main(argv=None):
     unknown = sorted(set(names) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown sections {unknown}: choose from {list(SECTIONS)}")
-    clock = Clock(args.time_limit or sizes["time_limit"])
+    clock = Clock(args.time_limit or sizes["time_limit"], args.output)
     reference = load_reference()
     env = environment()
     record = dict(benchmark="accelerator_check", size=size, sizes=sizes, environment=env,
