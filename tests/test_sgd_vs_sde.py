@@ -47,6 +47,13 @@ def test_exact_covariance_matches_the_minibatch_formula(replacement):
     factor_matrix = np.asarray(per_sample.diffusion(0.0, START), np.float64)
     assert factor_matrix.shape == (2, n) and per_sample.noise_dim(2) == n
     np.testing.assert_allclose(factor_matrix @ factor_matrix.T, 0.3 * expected, rtol=1e-4)
+    # The step's operator never forms g: g ξ by one reverse pass, vᵀg by one forward pass.
+    operator = per_sample.diffusion_operator(0.0, START)
+    normals, direction = jr.normal(jr.key(1), (n,)), jnp.array([0.3, -1.2])
+    np.testing.assert_allclose(operator @ normals, factor_matrix @ np.asarray(normals),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(direction @ operator, np.asarray(direction) @ factor_matrix,
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_per_sample_noise_sde_escapes_as_the_exact_quadrature():

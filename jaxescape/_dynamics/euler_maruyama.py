@@ -19,10 +19,11 @@ def euler_maruyama_step(
 ) -> tuple[jax.Array, jax.Array]:
     """One step from y at time t with standard normals `normals` of shape (noise_dim,).
 
-    Returns the new position and the diffusion g(t, y) used (for crossing corrections).
+    Returns the new position and the diffusion g(t, y) used (for crossing corrections), as
+    `dynamics.diffusion_operator` gives it.
     """
     drift = dynamics.drift(t, y)
-    diffusion = dynamics.diffusion(t, y)
+    diffusion = dynamics.diffusion_operator(t, y)
     sqrt_dt = jnp.sqrt(dt)
     if dynamics.noise_kind() == "diagonal":
         increment = diffusion * normals

@@ -50,6 +50,12 @@ class AbstractDynamics(AbstractParticleProcess):
     def diffusion(self, t: jax.Array, y: jax.Array) -> jax.Array:
         """g(t, y): shape (dim,) for diagonal noise, (dim, noise_dim) for matrix noise."""
 
+    def diffusion_operator(self, t: jax.Array, y: jax.Array):
+        """g(t, y) as the Euler–Maruyama step uses it: `g @ normals` and, for matrix noise, the
+        crossing corrections' `v @ g`. The array `diffusion(t, y)` unless a dynamics has a
+        cheaper operator that never forms g (`MinibatchNoiseSDE(per_sample_noise=True)`)."""
+        return self.diffusion(t, y)
+
     def noise_kind(self) -> str:
         """"diagonal" or "matrix"."""
         return "diagonal"
