@@ -15,7 +15,9 @@ from jaxescape.theories import declared_sweep
 # Internal machinery under test (not exported): the reproduction's helpers and runner.
 from jaxescape._reproductions.declared import reproduction_sweep, run_reproduction
 from jaxescape._reproductions.xie_networks import (
+    _fit,
     chain_exponent_scale,
+    gaussian_chain_grid,
     normalised_exit_time,
     problem_point,
 )
@@ -118,3 +120,22 @@ def test_reduced_run_files_and_fits(reduced_run):
         # The chain's exponent is B·ΔL/μ_max: proportional to B at fixed η.
         exponents = [row["chain_exponent"] / row["batch_size"] for row in batch["points"]]
         assert exponents[0] == pytest.approx(exponents[1], rel=1e-12)
+
+
+@pytest.mark.slow  # ~35 s: ten points of the Gaussian chain with 16 particles each
+def test_gaussian_chain_grid_rows_and_fits():
+    """The Gaussian chain's grid: every particle escapes or is censored (none diverges), the
+    means rise with B and with 1/η, and the returned fits and κ ratio are those of its rows."""
+    grid = gaussian_chain_grid(particles=16)
+    rows = grid["rows"]
+    assert [row["kind"] for row in rows] == ["batch"] * 5 + ["rate"] * 5
+    assert all(row["diverged"] == 0 and math.isfinite(row["tau_iterations"]) for row in rows)
+    batch = [row for row in rows if row["kind"] == "batch"]
+    assert batch[-1]["tau_iterations"] > 10 * batch[0]["tau_iterations"]
+    refit = _fit([row["batch_size"] for row in batch], [row["tau_iterations"] for row in batch],
+                 [row["tau_iterations_se"] for row in batch])
+    assert refit["slope"] == pytest.approx(grid["fit_batch"]["slope"])
+    rate = [row for row in rows if row["kind"] == "rate"]
+    expected = (0.01 * refit["slope"]) / (grid["fit_rate"]["slope"] / rate[0]["batch_size"])
+    assert grid["kappa_ratio"] == pytest.approx(expected)
+    assert grid["kappa_ratio_se"] > 0

@@ -35,10 +35,12 @@ import jax
 import numpy as np
 import scipy.linalg
 
+from .._engine.driver import simulate
 from .._experiments.components import build_point
 from .._experiments.sweep import make_sweep
 from .._sgd.curvature import hessian_top_eigenvalues, hessian_trace
 from .._sgd.datasets import load_sklearn_dataset
+from .._sgd.minibatch_noise import MinibatchNoiseSDE
 from .._theory.reference import interval_mfpt_quadrature
 from .declared import grouped, reproduction_sweep, run_reproduction, seed_of, timing
 from .tools import check_size, fit_line, new_figure, output_files, report_header
@@ -254,6 +256,55 @@ def ratio_scaling(sweeps, learning_rate: float, batch_size: int) -> dict:
         rate["predicted_slopes"]["chain_with_prefactor"] / batch_size)
     return {"kappa_batch": kappa_batch, "kappa_rate": kappa_rate, "measured": measured,
             "measured_se": abs(measured) * relative, "chain": chain}
+
+
+# SGD's mean escape iterations at the default points (docs/THEORIES.md §9, seed 0): the Gaussian
+# chain is censored at ten times them (an exponential law passes 10 means with probability 5e-5).
+_SGD_TAU_DEFAULT = (26.7, 85.3, 248.8, 805, 3590, 24.8, 82.8, 264.7, 704, 2207)
+
+
+def gaussian_chain_grid(particles: int = 2000, seed: int = 0, key: int = 11,
+                        progress=False) -> dict:
+    """The default points' B and 1/η grids run by the Gaussian chain with SGD's exact
+    state-dependent covariance instead of SGD: `MinibatchNoiseSDE(per_sample_noise=True)` by
+    Euler–Maruyama at dt = η (θ ← θ − η∇L + η(C₁(θ)/B)^{1/2}ξ), tested once per iteration like
+    SGD (no crossing correction), censored at 10× SGD's mean. Its κ_B/κ_η against SGD's tells
+    whether the B/η deviation comes from the noise's non-Gaussian law (docs/THEORIES.md §9).
+    About 15 minutes for 2000 particles on a 2-core CPU. Returns the rows and the fits."""
+    config = _XIE_NETWORKS["default"]
+    built = built_problem(seed)
+    sgd, criterion, start = built["dynamics"], built["criterion"], built["start"]
+    points = [("batch", batch, config["batch_rate"]) for batch in config["batches"]]
+    points += [("rate", config["rate_batch"], 1 / x) for x in config["inverse_rates"]]
+    rows = []
+    for index, (kind, batch, rate) in enumerate(points):
+        chain = MinibatchNoiseSDE(sgd.model, sgd.data, rate, batch, replacement=True,
+                                  per_sample_noise=True)
+        result = simulate(chain, criterion, start, jax.random.fold_in(jax.random.key(key), index),
+                          num_particles=int(particles), dt=rate,
+                          max_steps=int(10 * _SGD_TAU_DEFAULT[index]), crossing_correction=False,
+                          num_slots=64, progress=progress)
+        steps = np.asarray(result.escape_step, np.float64)[np.asarray(result.escaped)]
+        rows.append(dict(kind=kind, batch_size=batch, learning_rate=rate,
+                         tau_iterations=float(steps.mean()),
+                         tau_iterations_se=float(steps.std(ddof=1) / np.sqrt(steps.size)),
+                         censored=int(np.sum(result.censored)),
+                         diverged=int(np.sum(result.diverged))))
+    batch_rows = [row for row in rows if row["kind"] == "batch"]
+    rate_rows = [row for row in rows if row["kind"] == "rate"]
+    in_batch = _fit([row["batch_size"] for row in batch_rows],
+                    [row["tau_iterations"] for row in batch_rows],
+                    [row["tau_iterations_se"] for row in batch_rows])
+    in_rate = _fit([1 / row["learning_rate"] for row in rate_rows],
+                   [row["learning_rate"] * row["tau_iterations"] for row in rate_rows],
+                   [row["learning_rate"] * row["tau_iterations_se"] for row in rate_rows])
+    kappa_batch = config["batch_rate"] * in_batch["slope"]
+    kappa_rate = in_rate["slope"] / config["rate_batch"]
+    ratio = kappa_batch / kappa_rate
+    ratio_se = abs(ratio) * math.hypot(in_batch["slope_se"] / in_batch["slope"],
+                                       in_rate["slope_se"] / in_rate["slope"])
+    return dict(rows=rows, fit_batch=in_batch, fit_rate=in_rate, kappa_ratio=ratio,
+                kappa_ratio_se=ratio_se)
 
 
 def analyse(run, size: str = "default") -> dict[str, bytes]:
