@@ -22,11 +22,11 @@ limit keeps what it finished):
 - `splitting`: `estimate_escape_time` at ΔL/T = 30 against the exact quadrature.
 - `default_experiment`: `run_kramers_experiment` with the default configuration.
 - `pool_sizes`: time to 10^6 escape times with the default pool and with 2^18 and 2^20 slots
-  (the 1/16 rule left 2^16 slots for 10^6 particles on the H200, benchmarks/README.md §8); the
+  (the 1/16 rule's pool for 10^6 particles: benchmarks/README.md §8); the
   escape steps must be identical for every pool.
 - `network_breakdown`: the mori MLP of `network_throughput.py` (8192 networks, 128 steps)
   through `simulate`, `simulate` with one pool of N, jaxescape's update without the driver, and
-  the hand-written loop (jaxescape ran at 0.32-0.38 of that loop on the H200, §10).
+  the hand-written loop (what the H200 run left unexplained: benchmarks/README.md §10).
 - `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
   next to the JSON, with their kernel counts (is the 1-D step one kernel on the device?).
 
@@ -461,8 +461,8 @@ def compiled_programs(sizes, clock):
     Langevin pool of `engine_1d` (with the crossing correction) and the mori MLP's SGD pool of
     `network_breakdown`, each `advance_chunk` over 256 slots. Figures: the program's kernel
     launches as XLA counts them (`fusion`, `custom-call` and library calls outside fused
-    computations) and its size; the engine ran 15x its RNG floor's time per particle-step on
-    the H200 (benchmarks/README.md §8), and the text shows whether the step is one kernel."""
+    computations) and its size. The text shows whether the step is one kernel on the device
+    (why the engine runs far below the GPU's RNG floor: benchmarks/README.md §8)."""
     import re
 
     import network_throughput as network

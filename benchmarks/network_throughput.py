@@ -12,7 +12,8 @@ counted. digits: 454 656, mori: 3 340 800.
 
 Rows, in one process, each workload × particle count N, interleaved over `--rounds` rounds (the
 best of each row is kept, so a round slowed by other processes does not count):
-- matmul: a jitted 2048 × 2048 float32 product, 2 · 2048³ FLOP, measured in every round.
+- matmul: a jitted float32 product at jax's default precision, 2048² on a CPU and 8192² on an
+  accelerator (`matmul_rate`), measured in every round.
 - batched dot: only the forward layers' per-particle products as one jitted `einsum`
   ('nbi,noi->nbo', eqx's weight layout) at the same N: what XLA's batched dot gives these
   shapes on this device, an upper bound for any JAX implementation of the step.

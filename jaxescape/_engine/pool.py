@@ -128,7 +128,8 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
         return slots, buffers, next_particle, round_index + 1
 
     # Fill free slots first: a chunk's pool starts empty, and its first round would otherwise
-    # step nothing but empty slots (a whole round wasted: half the work of a two-round run).
+    # step nothing but empty slots (a whole round wasted: half the work of a two-round run). On
+    # later calls every finished slot was already refilled by the last round's harvest: no-op.
     slots, buffers, next_particle = harvest(slots, buffers, next_particle)
 
     def not_done(carry):

@@ -247,15 +247,20 @@ def ratio_scaling(sweeps, learning_rate: float, batch_size: int) -> dict:
     linearised chain's (discrete-time and prefactor effects included), in which the unknown
     scale of the noise (C₁ against H) cancels."""
     batch, rate = sweeps
-    kappa_batch = learning_rate * batch["fit"]["slope"]
-    kappa_rate = rate["fit"]["slope"] / batch_size
-    measured = kappa_batch / kappa_rate
-    relative = math.hypot(batch["fit"]["slope_se"] / batch["fit"]["slope"],
-                          rate["fit"]["slope_se"] / rate["fit"]["slope"])
     chain = (learning_rate * batch["predicted_slopes"]["chain_with_prefactor"]) / (
         rate["predicted_slopes"]["chain_with_prefactor"] / batch_size)
+    return {**kappa_ratio(batch["fit"], rate["fit"], learning_rate, batch_size), "chain": chain}
+
+
+def kappa_ratio(fit_batch, fit_rate, learning_rate: float, batch_size: int) -> dict:
+    """κ_B = η₀·(slope in B), κ_η = (slope in 1/η)/B₀ and their ratio ± SE (independent fits)."""
+    kappa_batch = learning_rate * fit_batch["slope"]
+    kappa_rate = fit_rate["slope"] / batch_size
+    measured = kappa_batch / kappa_rate
+    relative = math.hypot(fit_batch["slope_se"] / fit_batch["slope"],
+                          fit_rate["slope_se"] / fit_rate["slope"])
     return {"kappa_batch": kappa_batch, "kappa_rate": kappa_rate, "measured": measured,
-            "measured_se": abs(measured) * relative, "chain": chain}
+            "measured_se": abs(measured) * relative}
 
 
 # SGD's mean escape iterations at the default points (docs/THEORIES.md §9, seed 0): the Gaussian
@@ -270,7 +275,7 @@ def gaussian_chain_grid(particles: int = 2000, seed: int = 0, key: int = 11,
     Euler–Maruyama at dt = η (θ ← θ − η∇L + η(C₁(θ)/B)^{1/2}ξ), tested once per iteration like
     SGD (no crossing correction), censored at 10× SGD's mean. Its κ_B/κ_η against SGD's tells
     whether the B/η deviation comes from the noise's non-Gaussian law (docs/THEORIES.md §9).
-    About 15 minutes for 2000 particles on a 2-core CPU. Returns the rows and the fits."""
+    Its figures and run time: docs/THEORIES.md §9. Returns the rows and the fits."""
     config = _XIE_NETWORKS["default"]
     built = built_problem(seed)
     sgd, criterion, start = built["dynamics"], built["criterion"], built["start"]
@@ -298,13 +303,9 @@ def gaussian_chain_grid(particles: int = 2000, seed: int = 0, key: int = 11,
     in_rate = _fit([1 / row["learning_rate"] for row in rate_rows],
                    [row["learning_rate"] * row["tau_iterations"] for row in rate_rows],
                    [row["learning_rate"] * row["tau_iterations_se"] for row in rate_rows])
-    kappa_batch = config["batch_rate"] * in_batch["slope"]
-    kappa_rate = in_rate["slope"] / config["rate_batch"]
-    ratio = kappa_batch / kappa_rate
-    ratio_se = abs(ratio) * math.hypot(in_batch["slope_se"] / in_batch["slope"],
-                                       in_rate["slope_se"] / in_rate["slope"])
-    return dict(rows=rows, fit_batch=in_batch, fit_rate=in_rate, kappa_ratio=ratio,
-                kappa_ratio_se=ratio_se)
+    scaling = kappa_ratio(in_batch, in_rate, config["batch_rate"], config["rate_batch"])
+    return dict(rows=rows, fit_batch=in_batch, fit_rate=in_rate, kappa_ratio=scaling["measured"],
+                kappa_ratio_se=scaling["measured_se"])
 
 
 def analyse(run, size: str = "default") -> dict[str, bytes]:

@@ -47,8 +47,7 @@ class MinibatchNoiseSDE(AbstractDynamics):
       Gaussian law without the dim × dim covariance and its eigendecomposition (dim³ a step,
       against n·dim); the numbers differ from the default's. The step applies g as
       `CentredGradientFactor`, one reverse pass over the n samples, without forming the n
-      per-sample gradients (7× faster on the 30-4-2 MLP of `xie-networks`, n = 455:
-      benchmarks/README.md §10).
+      per-sample gradients (measured: benchmarks/README.md §10).
     """
 
     model: AbstractModel
@@ -94,8 +93,7 @@ class MinibatchNoiseSDE(AbstractDynamics):
 
     def diffusion(self, t, y):
         if self.per_sample_noise:  # g of shape (dim, n): g gᵀ = ηΣ
-            centred, _ = self._centred_gradients(y)
-            return (self._per_sample_scale(y) * centred.T).astype(y.dtype)
+            return (self._per_sample_scale(y) * self._centred_gradients(y)[0].T).astype(y.dtype)
         scaled = self.learning_rate * self.covariance(y)
         if y.shape[0] == 1:
             return jnp.sqrt(jnp.maximum(scaled, 0.0)).astype(y.dtype)
