@@ -45,6 +45,14 @@ class AbstractLandscape(eqx.Module):
         """ΔL = L(saddle) − L(minimum)."""
         return self.loss(self.saddle()) - self.loss(self.minimum())
 
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether its loss and gradient, vmapped over particles, give every particle the same
+        numbers at any batch size (True for closed forms, elementwise over the batch; False
+        where it contracts over data or a matrix: the particles are then stepped in fixed
+        blocks, `AbstractParticleProcess.step_block`)."""
+        return True
+
     def gradient(self, y: jax.Array) -> jax.Array:
         return jax.grad(self.loss)(y)
 
@@ -264,6 +272,10 @@ class StyblinskiTang(AbstractLandscape):
     @property
     def dim(self) -> int:
         return self.num_dimensions
+
+    @property
+    def batch_invariant(self) -> bool:
+        return False  # a user function may contract (a network, a data set)
 
     def loss(self, y):
         x = jnp.sqrt(self.sharpness) * y

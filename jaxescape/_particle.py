@@ -123,6 +123,19 @@ class AbstractParticleProcess(eqx.Module):
         the well by direct runs)."""
         return None
 
+    @property
+    def step_block(self) -> int | None:
+        """Slots stepped as one batch, block after block (`default_step_block()`), or None: the
+        whole pool as one batch.
+
+        XLA picks a batched contraction's algorithm by its shape (a network's minibatch, a
+        full-data loss, a matrix noise), so such a step rounds differently at different batch
+        sizes, and a particle's numbers would depend on the pool's size (the chunk size, the
+        device count, the tail's shrinks; measured: tests/test_pool_invariance.py). Stepped
+        in blocks of a fixed size, every particle is computed by the same compiled code. None
+        where the step is elementwise over the batch (an SDE on an analytic landscape)."""
+        return default_step_block()
+
     def cpu_pool_size(self, dim: int) -> int:
         """Working slots on a CPU: about 2^16 coordinates (`coordinate_pool_size`)."""
         return coordinate_pool_size(dim)
@@ -155,6 +168,22 @@ def all_finite(state) -> jax.Array:
 def keep_running(running, new_state, state):
     """The new state for a running particle, the old one otherwise."""
     return jax.tree.map(lambda new, old: jnp.where(running, new, old), new_state, state)
+
+
+MINIMUM_BATCH = 8  # no pool is smaller: a batch of 1 is compiled as scalar code, which rounds
+# differently from the vectorised code of 8 and more slots (measured for 1-D Langevin)
+STEP_BLOCK_CPU = 64  # measured: benchmarks/README.md §10
+STEP_BLOCK_ACCELERATOR = 2**13
+
+
+def default_step_block() -> int:
+    """The block of `AbstractParticleProcess.step_block` on the default backend."""
+    return STEP_BLOCK_CPU if jax.default_backend() == "cpu" else STEP_BLOCK_ACCELERATOR
+
+
+def batch_floor(process) -> int:
+    """The smallest pool of `process`: `MINIMUM_BATCH` slots, or its step block."""
+    return max(MINIMUM_BATCH, process.step_block or 1)
 
 
 def coordinate_pool_size(dim: int) -> int:

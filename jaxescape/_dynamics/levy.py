@@ -33,7 +33,7 @@ import scipy.linalg
 from .. import _noise
 from .._arrays import float_array
 from .._landscapes import AbstractLandscape
-from .._particle import AbstractParticleProcess, StepOptions, all_finite
+from .._particle import AbstractParticleProcess, StepOptions, all_finite, default_step_block
 
 
 def _concrete(value):
@@ -65,6 +65,11 @@ class LevyLangevin(AbstractParticleProcess):
     temperature: jax.Array | None = eqx.field(default=None, converter=lambda t: t if t is None
                                               else float_array(t))
     isotropic: bool = eqx.field(static=True, default=False)
+
+    @property
+    def step_block(self) -> int | None:
+        """None on a batch-invariant landscape (elementwise steps); else blocks."""
+        return None if self.landscape.batch_invariant else default_step_block()
 
     def check_parameters(self) -> None:
         """α in (0, 2], ε > 0 and T >= 0, all finite (skipped for traced values)."""

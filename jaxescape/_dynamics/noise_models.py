@@ -79,6 +79,10 @@ class QuadraticLandscape(AbstractLandscape):
     def dim(self) -> int:
         return self.minimum_position.shape[0]
 
+    @property
+    def batch_invariant(self) -> bool:
+        return self.dim == 1  # a matrix product above one dimension
+
     def loss(self, y):
         offset = y - self.minimum_position
         return 0.5 * offset @ (self.hessian_matrix @ offset) + self.minimum_loss
@@ -106,6 +110,10 @@ class LossOffset(AbstractLandscape):
     @property
     def dim(self) -> int:
         return self.landscape.dim
+
+    @property
+    def batch_invariant(self) -> bool:
+        return self.landscape.batch_invariant
 
     def loss(self, y):
         return self.landscape.loss(y) + self.offset

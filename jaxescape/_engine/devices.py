@@ -3,8 +3,10 @@
 The particle axis is sharded over a `Mesh` of the devices; under `shard_map` each device runs its
 own chunk with its own block of the pool and of the buffers (no communication), so one compiled
 program drives them all. The host loop around it reports progress and shrinks the pool in the
-tail.
+tail, between calls that last about a quarter of a second each (`pacing.py`).
 """
+
+import time
 
 import equinox as eqx
 import jax
@@ -12,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from .._particle import RUNNING, next_power_of_two
+from .._particle import RUNNING, batch_floor, next_power_of_two
 from .pool import advance_chunk, empty_buffers, empty_slots, shrink
-from .sizing import MINIMUM_SLOTS, SHRINK_FACTOR
+from .pacing import CallPacer
+from .sizing import SHRINK_FACTOR, minimum_slots
 
 
 PARTICLE_AXIS = "particles"
@@ -35,8 +38,10 @@ def particle_mesh(devices) -> Mesh:
 
 
 @eqx.filter_jit(donate="all-except-first")
-def advance(config, slots, buffers, next_particle, num_rounds, check_every, *, options, mesh):
-    """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each.
+def advance(config, slots, buffers, next_particle, num_rounds, check_every, shrink_at, *,
+            options, mesh):
+    """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each, and
+    stops early on a device once all its particles have started and at most `shrink_at` run.
 
     Every device of `mesh` runs its own chunk (`shard_map` over the particle axis: each device
     holds its block of the pool and of the buffers, its own count, first index and next
@@ -49,19 +54,21 @@ def advance(config, slots, buffers, next_particle, num_rounds, check_every, *, o
     sharded, replicated = P(PARTICLE_AXIS), P()
 
     def advance_block(arrays, count, first_index, slots, buffers, next_particle, num_rounds,
-                      check_every):
+                      check_every, shrink_at):
         constants = eqx.combine(arrays, static)
         slots, buffers, next_particle = advance_chunk(
             constants, count[0], first_index[0], slots, buffers, next_particle[0], num_rounds,
-            check_every, options,
+            check_every, options, shrink_at,
         )
         return slots, buffers, next_particle[None]
 
     return jax.shard_map(
         advance_block, mesh=mesh,
-        in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated),
+        in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated,
+                  replicated),
         out_specs=sharded, check_vma=False,
-    )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, check_every)
+    )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, check_every,
+      shrink_at)
 
 
 def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_every, options,
@@ -69,7 +76,12 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
     """Runs one chunk per device of `mesh` (`counts[i]` particles from `first_indices[i]`, 0 for
     an idle device); returns the host buffers, one block of `capacity` rows per device."""
     num_devices = len(counts)
-    num_slots = min(pool, next_power_of_two(max(counts)))
+    process = config[0]
+    block, floor = process.step_block or 1, batch_floor(process)
+    # Never fewer than the floor, and whole blocks (the numbers do not depend on the size).
+    num_slots = max(floor, min(pool, next_power_of_two(max(counts))))
+    num_slots = -(-num_slots // block) * block
+    smallest = max(floor, minimum_slots(dim))
     sharded, replicated = NamedSharding(mesh, P(PARTICLE_AXIS)), NamedSharding(mesh, P())
     slots = empty_slots(num_devices * num_slots, config[2])
     buffers = empty_buffers(num_devices * capacity, dim, dtype)
@@ -82,18 +94,26 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
         (slots, buffers, jnp.zeros(num_devices, jnp.int32)), sharded
     )
     finished_before = 0
+    pacer = CallPacer()
+    check_every_array = jax.device_put(jnp.int32(check_every), replicated)
     while True:
-        # About 2^24 slot-steps per device per call between progress updates.
-        loop_bounds = jax.device_put(
-            (jnp.int32(max(1, 2**24 // (num_slots * check_every))), jnp.int32(check_every)),
-            replicated,
-        )
+        # Tail: once every particle has started, the pool shrinks 16-fold whenever it is 1/16
+        # busy, so stragglers do not drag the full pool (each pool size compiles once). A call
+        # stops at the first round where that holds: when the pool shrinks never depends on how
+        # long the calls are, so neither do the numbers.
+        smaller = num_slots // SHRINK_FACTOR
+        shrink_at = smaller if smaller >= smallest and smaller % block == 0 else -1
+        rounds, shrink_array = jax.device_put(
+            (jnp.int32(pacer.rounds), jnp.int32(shrink_at)), replicated)
+        started_at = time.perf_counter()
         slots, buffers, next_particle = advance(
-            wave_config, slots, buffers, next_particle, *loop_bounds, options=options, mesh=mesh
+            wave_config, slots, buffers, next_particle, rounds, check_every_array, shrink_array,
+            options=options, mesh=mesh,
         )
         running = np.asarray(
             jnp.sum((slots.status == RUNNING).reshape(num_devices, num_slots), axis=1)
         )
+        pacer.record(time.perf_counter() - started_at)
         started = np.asarray(next_particle)
         finished = int(started.sum() - running.sum())
         bar.update(finished - finished_before)
@@ -101,9 +121,7 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
         all_started = np.array_equal(started, counts)
         if all_started and not running.any():
             return jax.device_get(buffers)
-        # Tail: once every particle has started, shrink the pool 16-fold whenever it is 1/16
-        # busy, so stragglers do not drag the full pool (at most three pool sizes compile).
-        smaller = num_slots // SHRINK_FACTOR
-        if all_started and smaller >= MINIMUM_SLOTS and running.max() <= smaller:
+        if all_started and shrink_at >= 0 and running.max() <= shrink_at:
             num_slots = smaller
             slots = jax.device_put(shrink(slots, num_slots, num_devices), sharded)
+            pacer.recompiled()

@@ -3,8 +3,9 @@
 Validates everything, then streams the particles through the pool (`pool.py`) in chunks, a wave
 of one chunk per device at a time (`devices.py`), and returns the per-particle records
 (`result.py`). A particle's noise is a pure function of (key, global particle index, its own
-step) (`_noise.py`), so results are bit-identical for any chunk size, pool size, check_every and
-device count.
+step) (`_noise.py`), and a step that contracts is computed in blocks of a fixed size
+(`AbstractParticleProcess.step_block`), so results are bit-identical for any chunk size, pool
+size, check_every and device count.
 """
 
 import inspect
@@ -132,7 +133,8 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
       2^22 on a CPU, on accelerators 2^26 or what fits in their memory: `default_chunk_size`).
     - `num_slots`: size of the working pool (default: sized by the particle process to stay in a
       CPU's cache, 2^22 on accelerators, and at most a sixteenth of the chunk, so that the tail
-      of the escape-time distribution does not keep a large pool half idle).
+      of the escape-time distribution does not keep a large pool half idle). Raised to at least
+      8 slots and to whole blocks of the process's `step_block` (the numbers do not change).
     - `crossing_correction`: sample the Brownian-bridge crossings of the criteria between steps
       (removes the O(sqrt(dt)) bias of missed crossings; SDEs only: SGD has no path between its
       iterates).

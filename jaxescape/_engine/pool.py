@@ -60,6 +60,24 @@ def slot_step(process, criteria, keys, dt, max_steps, options, first_index):
     return step_one
 
 
+def blocked_vmap(function, block: int | None):
+    """`jax.vmap(function)`, or with `block`, the same over consecutive blocks of `block` rows,
+    one after the other (`lax.map`): every row is then computed in a batch of exactly `block`
+    rows by the same compiled code, whatever the number of rows, so its numbers do not depend
+    on the pool's size (XLA picks a batched contraction's algorithm by its shape: measured,
+    tests/test_pool_invariance.py). The number of rows must be a multiple of `block`."""
+    batched = jax.vmap(function)
+    if block is None:
+        return batched
+
+    def step_blocks(*rows):
+        blocks = jax.tree.map(lambda leaf: leaf.reshape((-1, block) + leaf.shape[1:]), rows)
+        stepped = lax.map(lambda block_rows: batched(*block_rows), blocks)
+        return jax.tree.map(lambda leaf: leaf.reshape((-1,) + leaf.shape[2:]), stepped)
+
+    return step_blocks
+
+
 def harvest_and_refill(slots, buffers, positions, initial_state, next_particle, count,
                        start_states=None):
     """Write finished slots into the buffers, then start the next particles in free slots.
@@ -93,11 +111,16 @@ def harvest_and_refill(slots, buffers, positions, initial_state, next_particle, 
 
 
 def advance_chunk(constants, count, first_index, slots, buffers, next_particle, num_rounds,
-                  check_every, options):
+                  check_every, options, shrink_at=-1):
     """Up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each, on one
-    device: its block of the pool works through its own chunk."""
+    device: its block of the pool works through its own chunk. Stops after the first round
+    where every particle has started and at most `shrink_at` slots run (the host then shrinks
+    the pool; -1: never)."""
     process, criteria, initial_state, keys, dt, max_steps = constants
-    step_all = jax.vmap(slot_step(process, criteria, keys, dt, max_steps, options, first_index))
+    step_all = blocked_vmap(
+        slot_step(process, criteria, keys, dt, max_steps, options, first_index),
+        process.step_block,
+    )
     steps_per_iteration = type(process).steps_per_iteration
     start_states = None
     if process.random_start:
@@ -134,8 +157,11 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
 
     def not_done(carry):
         slots, _, next_particle, round_index = carry
-        busy = jnp.any(slots.status == RUNNING) | (next_particle < count)
-        return busy & (round_index < num_rounds)
+        running = jnp.sum(slots.status == RUNNING, dtype=jnp.int32)
+        all_started = next_particle >= count
+        busy = (running > 0) | ~all_started
+        shrink_due = all_started & (running <= shrink_at)
+        return busy & ~shrink_due & (round_index < num_rounds)
 
     slots, buffers, next_particle, _ = lax.while_loop(
         not_done, round_body, (slots, buffers, next_particle, jnp.int32(0))

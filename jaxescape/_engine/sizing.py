@@ -18,7 +18,8 @@ from .._particle import coordinate_pool_size, next_power_of_two, previous_power_
 
 ACCELERATOR_SLOTS = 2**22
 SHRINK_FACTOR = 16
-MINIMUM_SLOTS = 256
+MINIMUM_SLOTS = 256  # the smallest default pool, and the smallest tail pool of a 1-D particle
+MINIMUM_COORDINATES = 256  # the tail pool shrinks while it holds at least this many coordinates
 # Bytes a slot takes per coordinate of float32 state: the state, the new state, the noise,
 # the drift and the step's temporaries (a bound, not a measurement), plus index, step, status.
 SLOT_WORDS_PER_COORDINATE = 16
@@ -75,6 +76,14 @@ def initial_pool_size(process, dim: int, chunk_capacity: int, itemsize: int = 4)
         default_num_slots(process, dim, itemsize),
         max(MINIMUM_SLOTS, next_power_of_two(chunk_capacity // SHRINK_FACTOR)),
     )
+
+
+def minimum_slots(dim: int) -> int:
+    """The smallest pool the tail shrinks to: `MINIMUM_COORDINATES` coordinates, at least one
+    slot. A 1-D straggler keeps 256 slots stepping (a step of them costs about what one host
+    call does); a network particle's straggler steps alone (a slot of it costs as much as a
+    step of hundreds of 1-D slots)."""
+    return max(1, previous_power_of_two(max(1, MINIMUM_COORDINATES // int(dim))))
 
 
 def default_chunk_size(process=None, dim: int = 1, itemsize: int = 4) -> int:

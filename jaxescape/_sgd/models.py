@@ -154,5 +154,9 @@ class TrainingLoss(AbstractLandscape):
     def dim(self) -> int:
         return self.model.num_parameters
 
+    @property
+    def batch_invariant(self) -> bool:
+        return False  # a sum over the data set
+
     def loss(self, y):
         return self.model.loss(y, self.data)

@@ -40,6 +40,7 @@ from .kernel import (
 )
 from .levels import automatic_num_levels, linearised_law
 from .sgd import OnPosition, empirical_levels, levels_key
+from .._engine.pacing import CallPacer
 from .._engine.validation import check_positive_integer, check_positive_number, check_simulation_inputs
 
 
@@ -406,15 +407,19 @@ def mean_escape_time_by_splitting(
     pool = num_slots or _default_pool(total, num_runs * num_kill)
     statics = (num_runs, num_replicas, num_kill, num_levels, num_loops, max_steps,
                max_iterations, check_every, crossing_correction)
-    num_rounds = max(1, 2**24 // (pool * check_every))  # about 2^24 slot-steps per call
 
     def run_to_completion(config, state):
         cost = 0
         busy = True
+        pacer = CallPacer()  # calls of about a quarter of a second (the rounds are traced)
         while busy:
-            state, steps, busy = advance_runs(config, state, num_rounds, *statics)
+            started_at = _time.perf_counter()
+            state, steps, busy = advance_runs(
+                config, state, jnp.int32(pacer.rounds), *statics
+            )
             cost += int(steps)
             busy = bool(busy)
+            pacer.record(_time.perf_counter() - started_at)
         return state, cost
 
     # Phase 1: direct loop particles from x0 (each until its (num_loops + 1)-th entrance).
