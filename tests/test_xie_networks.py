@@ -122,11 +122,12 @@ def test_reduced_run_files_and_fits(reduced_run):
         assert exponents[0] == pytest.approx(exponents[1], rel=1e-12)
 
 
-@pytest.mark.slow  # ~35 s: ten points of the Gaussian chain with 16 particles each
-def test_gaussian_chain_grid_rows_and_fits():
+@pytest.mark.slow  # ~35 s each: ten points of the Gaussian chain with 16 particles each
+@pytest.mark.parametrize("covariance", ["state", "frozen", "linearised"])
+def test_gaussian_chain_grid_rows_and_fits(covariance):
     """The Gaussian chain's grid: every particle escapes or is censored (none diverges), the
     means rise with B and with 1/η, and the returned fits and κ ratio are those of its rows."""
-    grid = gaussian_chain_grid(particles=16)
+    grid = gaussian_chain_grid(particles=16, covariance=covariance)
     rows = grid["rows"]
     assert [row["kind"] for row in rows] == ["batch"] * 5 + ["rate"] * 5
     assert all(row["diverged"] == 0 and math.isfinite(row["tau_iterations"]) for row in rows)
@@ -139,3 +140,8 @@ def test_gaussian_chain_grid_rows_and_fits():
     expected = (0.01 * refit["slope"]) / (grid["fit_rate"]["slope"] / rate[0]["batch_size"])
     assert grid["kappa_ratio"] == pytest.approx(expected)
     assert grid["kappa_ratio_se"] > 0
+
+
+def test_gaussian_chain_grid_refuses_an_unknown_covariance():
+    with pytest.raises(ValueError, match="covariance must be 'state', 'frozen' or 'linearised'"):
+        gaussian_chain_grid(covariance="constant")

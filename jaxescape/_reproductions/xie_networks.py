@@ -35,6 +35,9 @@ import jax
 import numpy as np
 import scipy.linalg
 
+from .._criteria import LossAbove
+from .._dynamics.noise_models import QuadraticLandscape
+from .._dynamics.sde import GeneralSDE
 from .._engine.driver import simulate
 from .._experiments.components import build_point
 from .._experiments.sweep import make_sweep
@@ -269,22 +272,44 @@ _SGD_TAU_DEFAULT = (26.7, 85.3, 248.8, 805, 3590, 24.8, 82.8, 264.7, 704, 2207)
 
 
 def gaussian_chain_grid(particles: int = 2000, seed: int = 0, key: int = 11,
-                        progress=False) -> dict:
-    """The default points' B and 1/η grids run by the Gaussian chain with SGD's exact
-    state-dependent covariance instead of SGD: `MinibatchNoiseSDE(per_sample_noise=True)` by
-    Euler–Maruyama at dt = η (θ ← θ − η∇L + η(C₁(θ)/B)^{1/2}ξ), tested once per iteration like
-    SGD (no crossing correction), censored at 10× SGD's mean. Its κ_B/κ_η against SGD's tells
-    whether the B/η deviation comes from the noise's non-Gaussian law (docs/THEORIES.md §9).
-    Its figures and run time: docs/THEORIES.md §9. Returns the rows and the fits."""
+                        progress=False, covariance: str = "state") -> dict:
+    """The default points' B and 1/η grids run by a Gaussian chain instead of SGD, by
+    Euler–Maruyama at dt = η (θ ← θ − η∇L(θ) + η(C₁/B)^{1/2}ξ), tested once per iteration like
+    SGD (no crossing correction), censored at 10× SGD's mean. `covariance="state"`: C₁ = C₁(θ),
+    SGD's exact per-sample covariance where the chain is (`MinibatchNoiseSDE(per_sample_noise=
+    True)`); `"frozen"`: C₁ = C₁(θ*) at every θ (the same n-normal factor, evaluated once), on
+    the full loss. Against SGD's κ_B/κ_η, the state chain tells whether the B/η deviation comes
+    from the noise's non-Gaussian law; the frozen one, whether from the covariance's dependence
+    on θ or from the loss beyond quadratic order; `"linearised"`: the frozen chain on the
+    quadratic loss L* + ½(θ − θ*)ᵀH(θ − θ*), H the dense Hessian at θ*, escaping when that loss
+    reaches the same level (the chain of `chain_exponent_scale`, simulated; docs/THEORIES.md
+    §9, with the figures and run times). Returns the rows and the fits."""
+    if covariance not in ("state", "frozen", "linearised"):
+        raise ValueError(
+            f"covariance must be 'state', 'frozen' or 'linearised', got {covariance!r}")
     config = _XIE_NETWORKS["default"]
     built = built_problem(seed)
     sgd, criterion, start = built["dynamics"], built["criterion"], built["start"]
+    if covariance == "linearised":
+        quadratic = QuadraticLandscape(
+            jax.hessian(lambda theta: sgd.model.loss(theta, sgd.data))(start), start,
+            sgd.model.loss(start, sgd.data))
+        criterion = LossAbove(quadratic, _PROBLEM["loss_factor"] * quadratic.minimum_loss)
     points = [("batch", batch, config["batch_rate"]) for batch in config["batches"]]
     points += [("rate", config["rate_batch"], 1 / x) for x in config["inverse_rates"]]
     rows = []
     for index, (kind, batch, rate) in enumerate(points):
         chain = MinibatchNoiseSDE(sgd.model, sgd.data, rate, batch, replacement=True,
                                   per_sample_noise=True)
+        if covariance == "frozen":
+            chain = GeneralSDE(_full_loss_descent, _constant_factor,
+                               dict(model=sgd.model, data=sgd.data,
+                                    factor=chain.diffusion(0.0, start)),
+                               noise_type="matrix", noise_dimension=sgd.data.num_samples)
+        elif covariance == "linearised":
+            chain = GeneralSDE(_quadratic_descent, _constant_factor,
+                               dict(landscape=quadratic, factor=chain.diffusion(0.0, start)),
+                               noise_type="matrix", noise_dimension=sgd.data.num_samples)
         result = simulate(chain, criterion, start, jax.random.fold_in(jax.random.key(key), index),
                           num_particles=int(particles), dt=rate,
                           max_steps=int(10 * _SGD_TAU_DEFAULT[index]), crossing_correction=False,
@@ -306,6 +331,18 @@ def gaussian_chain_grid(particles: int = 2000, seed: int = 0, key: int = 11,
     scaling = kappa_ratio(in_batch, in_rate, config["batch_rate"], config["rate_batch"])
     return dict(rows=rows, fit_batch=in_batch, fit_rate=in_rate, kappa_ratio=scaling["measured"],
                 kappa_ratio_se=scaling["measured_se"])
+
+
+def _full_loss_descent(t, theta, parameters):
+    return -jax.grad(parameters["model"].loss)(theta, parameters["data"])
+
+
+def _quadratic_descent(t, theta, parameters):
+    return -parameters["landscape"].gradient(theta)
+
+
+def _constant_factor(t, theta, parameters):
+    return parameters["factor"]
 
 
 def analyse(run, size: str = "default") -> dict[str, bytes]:
