@@ -27,6 +27,11 @@ limit keeps what it finished):
 - `network_breakdown`: the mori MLP of `network_throughput.py` (8192 networks, 128 steps)
   through `simulate`, `simulate` with one pool of N, jaxescape's update without the driver, and
   the hand-written loop (what the H200 run left unexplained: benchmarks/README.md §10).
+- `pool_loop`: µs per 1-D pool step with the round's step count traced (as the driver runs
+  it), static, and the bare step loop, at 2^16 to 2^22 slots (where the H200's fixed ~160 µs a
+  pool step goes: benchmarks/README.md §8).
+- `pool_invariance`: the mori MLP (stepped in blocks) and the 1-D problem (one batch) at two
+  pool sizes: the positions must be bit-identical (tests/test_pool_invariance.py on a CPU).
 - `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
   next to the JSON, with their kernel counts (is the 1-D step one kernel on the device?).
 
@@ -93,7 +98,8 @@ SIZES = {
         sgd_particles=10**5, network_particles=10**6, splitting_replicas=400, splitting_runs=16,
         experiment_particles=10**6, time_limit=420, reserve_after_engine=200,
         pool_particles=10**6, pool_slots=[2**18, 2**20], breakdown_particles=8192,
-        breakdown_steps=128,
+        breakdown_steps=128, loop_slots=[2**16, 2**20, 2**22], loop_rounds=8,
+        invariance_steps=64,
     ),
     "smoke": dict(
         # One chunk shape (2^12 particles, 2^8 slots) for every 1-D run: one compilation.
@@ -103,7 +109,8 @@ SIZES = {
         network_particles=64,
         splitting_replicas=20, splitting_runs=4, experiment_particles=2**12, time_limit=600,
         reserve_after_engine=0, pool_particles=2**12, pool_slots=[2**9], breakdown_particles=64,
-        breakdown_steps=4,
+        breakdown_steps=4, loop_slots=[2**8], loop_rounds=2,
+        invariance_steps=4,
     ),
 }
 
@@ -455,6 +462,99 @@ def network_breakdown(sizes, clock):
     return dict(particles=count, steps=steps, figures=figures)
 
 
+def pool_invariance(sizes, clock):
+    """Same key, same numbers at two pool sizes on the device: the mori MLP of
+    `network_breakdown` on digits (SGD, B = 32: a contraction, stepped in blocks of
+    `step_block`) and the 1-D Langevin problem (elementwise, one batch), NeverEscape,
+    `invariance_steps` steps; the positions must be bit-identical between the pools."""
+    import network_throughput as network
+
+    from jaxescape._particle import default_step_block
+
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = network.make_model((100, 100), "mse")
+    problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
+    block, steps = default_step_block(), sizes["invariance_steps"]
+    cases = {
+        "mori MLP": (jxe.MinibatchSGD(model, data, batch_size=network.BATCH,
+                                      learning_rate=network.LEARNING_RATE, replacement=True),
+                     model.initial_parameters, 1.0, [block, 8 * block]),
+        "1-D Langevin": (problem.dynamics, jnp.asarray(problem.start), peers.DT, [2**10, 2**16]),
+    }
+    figures = {"step block": block}
+    for name, (process, start, dt, pools) in cases.items():
+        positions = [np.asarray(jxe.simulate(
+            process, jxe.NeverEscape(), start, jr.key(9), num_particles=pools[-1],
+            num_slots=slots, max_steps=steps, dt=dt).position) for slots in pools]
+        differing = int(np.sum(np.any(positions[0] != positions[1], axis=1)))
+        figures[f"{name}: particles differing between {pools[0]} and {pools[1]} slots"] = differing
+        if differing:
+            raise RuntimeError(f"{name}: {differing} particles differ between pools {pools}")
+    return dict(steps=steps, figures=figures)
+
+
+def pool_loop(sizes, clock):
+    """Where a 1-D pool step's time goes (`engine_1d`'s problem at ΔL/T = 20: nobody escapes, so
+    every slot steps every step): µs per pool step of `advance_chunk` as the driver compiles it
+    (the round's step count `check_every` traced: a loop whose trip count the device knows only
+    at run time), the same with `check_every` static (a loop of known trip count), and the
+    bare step loop (`lax.fori_loop` of the vmapped step over static 256 steps, no harvests, no
+    status bookkeeping), at each pool size. The first minus the last is what the pool's
+    bookkeeping and loops cost; the H200's 1-D pool step had ~160 µs that did not scale with
+    the pool (benchmarks/README.md §8)."""
+    from jax import lax
+
+    from jaxescape._engine.pool import Slots, advance_chunk, empty_buffers, empty_slots, slot_step
+    from jaxescape._particle import StepOptions
+
+    problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
+    process, start = problem.dynamics, jnp.asarray(problem.start)
+    options = StepOptions(True, "gaussian")
+    initial_state = process.initial_state(start)
+    keys = _noise.stream_keys(jr.key(0), process.num_streams(1, start.dtype))
+    check_every, rounds = 32, sizes["loop_rounds"]
+    constants = (process, [problem.criterion], initial_state, keys,
+                 jnp.asarray(peers.DT, start.dtype), jnp.int32(2**30))
+
+    @jax.jit
+    def traced(slots, buffers, check_every):
+        return advance_chunk(constants, jnp.int32(slots.step.shape[0]), jnp.uint32(0), slots,
+                             buffers, jnp.int32(0), jnp.int32(rounds), check_every, options)
+
+    @jax.jit
+    def static(slots, buffers):
+        return advance_chunk(constants, jnp.int32(slots.step.shape[0]), jnp.uint32(0), slots,
+                             buffers, jnp.int32(0), jnp.int32(rounds), check_every, options)
+
+    @jax.jit
+    def bare(slots):
+        step_all = jax.vmap(slot_step(*constants[:2], keys, constants[4], constants[5], options,
+                                      jnp.uint32(0)))
+        return lax.fori_loop(0, rounds * check_every,
+                             lambda _, slots: Slots(*step_all(*slots)), slots)
+
+    figures, rows = {}, []
+    for count in sizes["loop_slots"]:
+        if clock.left() < 30:
+            break
+        slots = empty_slots(count, initial_state)
+        buffers = empty_buffers(count, 1, start.dtype)
+        # Every slot running from the start, for the bare loop (the driver's first harvest
+        # does the same for the other two).
+        running = slots._replace(particle=jnp.arange(count, dtype=jnp.int32),
+                                 status=jnp.zeros(count, jnp.int8))
+        variants = {"traced check_every": lambda: traced(slots, buffers, jnp.int32(check_every)),
+                    "static check_every": lambda: static(slots, buffers),
+                    "bare step loop": lambda: bare(running)}
+        row = dict(slots=count, steps=rounds * check_every)
+        for name, function in variants.items():
+            seconds, _, _ = peers.best_time(function, sizes["repeats"] + 1)
+            row[name] = seconds / (rounds * check_every) * 1e6
+            figures[f"2^{count.bit_length() - 1} slots, {name} µs/step"] = row[name]
+        rows.append(row)
+    return dict(check_every=check_every, rows=rows, figures=figures)
+
+
 def compiled_programs(sizes, clock):
     """The optimised XLA programs of two pools, written to the output folder as text
     (`compiled-1d.hlo.txt`, `compiled-mori.hlo.txt`) to be read off the device: the 1-D
@@ -514,6 +614,7 @@ SECTIONS = {
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
     "network_sgd": network_sgd, "splitting": splitting, "default_experiment": default_experiment,
     "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
+    "pool_loop": pool_loop, "pool_invariance": pool_invariance,
     "compiled_programs": compiled_programs,
 }
 
