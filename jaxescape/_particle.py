@@ -172,7 +172,7 @@ def keep_running(running, new_state, state):
 
 MINIMUM_BATCH = 8  # no pool is smaller: a batch of 1 is compiled as scalar code, which rounds
 # differently from the vectorised code of 8 and more slots (measured for 1-D Langevin)
-STEP_BLOCK_CPU = 64  # measured: benchmarks/README.md §10
+STEP_BLOCK_CPU = 256  # measured: benchmarks/README.md §10 (64 cost 13–24% on networks)
 STEP_BLOCK_ACCELERATOR = 2**13
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import jaxescape as jxe
-from jaxescape._engine import pool as pool_module
 from jaxescape._particle import MINIMUM_BATCH, batch_floor, default_step_block
 
 
@@ -42,14 +41,17 @@ def _same(first, second):
 
 
 def test_a_contracting_step_needs_blocks(monkeypatch):
-    """Blocked (the default for this process) the pool of 64 and of 512 slots agree bit for bit;
-    with the whole pool as one batch they do not (the test would fail without blocks)."""
+    """Blocked (the default for this process) a pool of one block (256 slots on a CPU) and of
+    two agree bit for bit; as one batch, pools of 64 and 512 slots do not (the test would fail
+    without blocks)."""
     process, criterion, start = _network_problem()
     assert process.step_block == default_step_block()
-    blocked = [_run(process, criterion, start, slots) for slots in (64, 512)]
+    pools = (default_step_block(), 2 * default_step_block())
+    blocked = [_run(process, criterion, start, slots) for slots in pools]
     assert _same(*blocked)
-    assert blocked[0].escaped.sum() > 100  # escapes, refills and (at 512) shrinks happened
-    monkeypatch.setattr(pool_module, "blocked_vmap", lambda function, block: jax.vmap(function))
+    assert blocked[0].escaped.sum() > 100  # escapes and refills happened
+    # The same process as one batch (no blocks, the 8-slot floor): 64 and 512 slots differ.
+    monkeypatch.setattr(jxe.OverdampedLangevin, "step_block", property(lambda self: None))
     jax.clear_caches()  # the pools above compiled with blocks
     whole = [_run(process, criterion, start, slots) for slots in (64, 512)]
     assert not _same(*whole)
