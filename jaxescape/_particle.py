@@ -173,7 +173,8 @@ def keep_running(running, new_state, state):
 MINIMUM_BATCH = 8  # no pool is smaller: a batch of 1 is compiled as scalar code, which rounds
 # differently from the vectorised code of 8 and more slots (measured for 1-D Langevin)
 STEP_BLOCK_CPU = 256  # measured: benchmarks/README.md §10 (64 cost 13–24% on networks)
-STEP_BLOCK_ACCELERATOR = 2**13
+STEP_BLOCK_ACCELERATOR = 2**12  # not measured yet: small enough for a 16 GB GPU's memory at
+# 17 610 parameters (the mori MLP: 4.6 GB at 16 words a coordinate)
 
 
 def default_step_block() -> int:
