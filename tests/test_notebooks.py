@@ -26,7 +26,15 @@ def test_notebooks_exist():
                                                      "08"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+# Notebook 07's smoke run (about 2 min on a 2-core CPU: four network reproductions, each also
+# run by tests/test_network_reproductions*.py, and 2 x 64 networks trained, padded to one step
+# block of 256 slots) is `slow`; the default run keeps the other seven.
+SLOW_NOTEBOOKS = {"07_networks"}
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(path, marks=pytest.mark.slow) if path.stem in SLOW_NOTEBOOKS else path
+    for path in NOTEBOOKS], ids=lambda path: path.stem)
 def test_notebook_runs_in_smoke_mode(path, monkeypatch):
     monkeypatch.setenv("JAXESCAPE_SMOKE", "1")
     # The kernel imports this checkout's jaxescape, installed or not.

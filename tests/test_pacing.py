@@ -34,7 +34,7 @@ def test_minimum_tail_pool_holds_256_coordinates():
     assert [sizing.minimum_slots(dim) for dim in (2, 10, 200, 5000)] == [128, 16, 1, 1]
 
 
-def _run(monkeypatch, seconds, dim=1, num_slots=64):
+def _run(monkeypatch, seconds, dim=1, num_slots=64, num_particles=None):
     """A run whose pacer has target `seconds`; returns the result, the rounds of each call and
     the pool size of each call."""
     rounds, pools = [], []
@@ -56,7 +56,7 @@ def _run(monkeypatch, seconds, dim=1, num_slots=64):
     dynamics = jxe.OverdampedLangevin(landscape, 0.5)
     result = jxe.simulate(
         dynamics, jxe.past_saddle(landscape), landscape.minimum(), jax.random.key(3),
-        num_particles=600 if dim == 1 else 2000, dt=0.02, num_slots=num_slots, check_every=8,
+        num_particles=num_particles or 600, dt=0.02, num_slots=num_slots, check_every=8,
         max_steps=20_000,
     )
     return result, rounds, pools
@@ -71,12 +71,12 @@ def test_pacing_never_changes_a_number(monkeypatch):
 
 
 def test_a_heavy_particles_tail_pool_shrinks_below_the_one_dimensional_minimum(monkeypatch):
-    """A 300-coordinate particle's tail pool goes 1024 -> 64 slots (a 1-D pool stops at 256;
+    """A 300-coordinate particle's tail pool goes 512 -> 32 slots (a 1-D pool stops at 256;
     none goes below `MINIMUM_BATCH`, 8), and its numbers are those of a run that never shrinks
     (a pool of 2 slots is raised to 8)."""
-    result, _, pools = _run(monkeypatch, 1e-9, dim=300, num_slots=1024)
-    assert pools[0] == 1024 and min(pools) == 64
-    unshrunk, _, pools = _run(monkeypatch, 1e-9, dim=300, num_slots=2)
+    result, _, pools = _run(monkeypatch, 1e-9, dim=300, num_slots=512, num_particles=300)
+    assert pools[0] == 512 and min(pools) == 32
+    unshrunk, _, pools = _run(monkeypatch, 1e-9, dim=300, num_slots=2, num_particles=300)
     assert set(pools) == {MINIMUM_BATCH}
     for field in ("escape_step", "boundary", "position"):
         np.testing.assert_array_equal(getattr(result, field), getattr(unshrunk, field))
