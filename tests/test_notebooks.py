@@ -26,10 +26,13 @@ def test_notebooks_exist():
                                                      "08"]
 
 
-# Notebook 07's smoke run (about 2 min on a 2-core CPU: four network reproductions, each also
-# run by tests/test_network_reproductions*.py, and 2 x 64 networks trained, padded to one step
-# block of 256 slots) is `slow`; the default run keeps the other seven.
-SLOW_NOTEBOOKS = {"07_networks"}
+# Smoke runs whose reproductions have smoke tests of their own in the default run are `slow`
+# (together about 3.5 min on a 2-core CPU): 02, 03, 04 (tests/test_reproductions.py), 06
+# (tests/test_levy.py) and 07 (about 2 min: four network reproductions, each also run by
+# tests/test_network_reproductions*.py, and 2 x 64 networks trained, padded to one step block
+# of 256 slots). The default run keeps 01, 05 (sgd-vs-sde's only end-to-end run) and 08.
+SLOW_NOTEBOOKS = {"02_xie_flat_minima", "03_mori_power_law", "04_meng_power_law_dynamic",
+                  "06_heavy_tails", "07_networks"}
 
 
 @pytest.mark.parametrize("path", [
