@@ -273,10 +273,6 @@ class StyblinskiTang(AbstractLandscape):
     def dim(self) -> int:
         return self.num_dimensions
 
-    @property
-    def batch_invariant(self) -> bool:
-        return False  # a user function may contract (a network, a data set)
-
     def loss(self, y):
         x = jnp.sqrt(self.sharpness) * y
         return self.loss_scale * 0.5 * jnp.sum(x**4 - 16 * x**2 + 5 * x)
@@ -308,6 +304,10 @@ class FunctionLandscape(AbstractLandscape):
     @property
     def dim(self) -> int:
         return self.num_dimensions
+
+    @property
+    def batch_invariant(self) -> bool:
+        return False  # a user function may contract (a network, a data set)
 
     def loss(self, y):
         return self.loss_function(y, self.parameters)

@@ -172,9 +172,9 @@ def keep_running(running, new_state, state):
 
 MINIMUM_BATCH = 8  # no pool is smaller: a batch of 1 is compiled as scalar code, which rounds
 # differently from the vectorised code of 8 and more slots (measured for 1-D Langevin)
-STEP_BLOCK_CPU = 256  # measured: benchmarks/README.md §10 (64 cost 13–24% on networks)
-STEP_BLOCK_ACCELERATOR = 2**12  # not measured yet: small enough for a 16 GB GPU's memory at
-# 17 610 parameters (the mori MLP: 4.6 GB at 16 words a coordinate)
+STEP_BLOCK_CPU = 256  # the fastest block measured for networks: benchmarks/README.md §10
+STEP_BLOCK_ACCELERATOR = 2**12  # not measured yet: a blocked pool of the mori MLP (17 610
+# parameters) at `sizing.SLOT_WORDS_PER_COORDINATE` words a coordinate fits a 16 GB GPU
 
 
 def default_step_block() -> int:

@@ -78,7 +78,8 @@ def test_elementwise_steps_keep_one_batch_and_a_floor_of_eight_slots():
     assert np.array_equal(runs[0].position, runs[2].position[:1])
 
 
-@pytest.mark.parametrize("process_name", ["sgd", "minibatch-noise", "general-sde"])
+@pytest.mark.parametrize("process_name",
+                         ["sgd", "minibatch-noise", "general-sde", "function-landscape"])
 def test_every_contracting_family_is_blocked(process_name):
     data = jxe.Dataset(jax.random.normal(jax.random.key(0), (32, 3)), jnp.ones(32))
     model = jxe.LinearRegression(3)
@@ -86,5 +87,7 @@ def test_every_contracting_family_is_blocked(process_name):
         "sgd": jxe.MinibatchSGD(model, data, batch_size=4, learning_rate=0.1),
         "minibatch-noise": jxe.MinibatchNoiseSDE(model, data, 0.1, 4),
         "general-sde": jxe.GeneralSDE(lambda t, y, p: -y, lambda t, y, p: jnp.ones_like(y)),
+        "function-landscape": jxe.OverdampedLangevin(
+            jxe.FunctionLandscape(lambda y, p: jnp.sum(y**2), 3), 0.5),
     }[process_name]
     assert process.step_block == default_step_block()

@@ -2,9 +2,9 @@
 
 The host loop around a compiled pool (`devices.run_wave`, the splitting estimator) gets control
 back only between calls: that is where the progress bar moves and where the pool shrinks in the
-tail. A fixed count of slot-steps per call suits one cost per slot-step and no other: 2^24
-slot-steps are 0.2 s for 1-D Langevin on a CPU but minutes for a network particle that
-computes n per-sample gradients each step. So a call runs about `CALL_SECONDS`: the first runs
+tail. A fixed count of slot-steps per call suits one cost per slot-step and no other: the
+2^24 slot-steps that were a fraction of a second for 1-D Langevin on a CPU were minutes for a
+network particle that computes n per-sample gradients each step (benchmarks/README.md §10). So a call runs about `CALL_SECONDS`: the first runs
 one round, and each later one scales the number of rounds by the measured time of the last
 (at most `MAXIMUM_FACTOR`-fold up or down a call), skipping calls that compiled. The number of
 rounds never changes a number: a particle's noise depends only on (key, particle, step), and a

@@ -66,8 +66,8 @@ class MinibatchNoiseSDE(AbstractDynamics):
     @property
     def step_block(self) -> int | None:
         """With `per_sample_noise` on a CPU, blocks of 64 slots: as fast as 256 for this heavy
-        step (29.1 against 27.5 k particle-steps/s, benchmarks/README.md §10) with a quarter of
-        the smallest pool, which a straggler keeps stepping in the tail."""
+        step (measured: benchmarks/README.md §10, fixed step blocks) with a quarter of the
+        smallest pool, which a straggler keeps stepping in the tail."""
         if self.per_sample_noise and jax.default_backend() == "cpu":
             return PER_SAMPLE_STEP_BLOCK_CPU
         return super().step_block
