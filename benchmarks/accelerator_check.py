@@ -30,6 +30,10 @@ limit keeps what it finished):
 - `pool_loop`: µs per 1-D pool step with the round's step count traced (as the driver runs
   it), static, and the bare step loop, at 2^16 to 2^22 slots (where the H200's fixed ~160 µs a
   pool step goes: benchmarks/README.md §8).
+- `step_blocks`: the mori MLP through one pool of 2^14 slots stepped in blocks of 2^10, 2^12
+  and 2^14 (one batch): the cost of the fixed step block (`default_step_block`).
+- `fixed_costs`: the 1-D engine and the mori MLP at two run lengths: the marginal per-step
+  rate and the per-run fixed cost (transfers, harvests), against the update in a bare loop.
 - `pool_invariance`: the mori MLP (stepped in blocks) and the 1-D problem (one batch) at two
   pool sizes: the positions must be bit-identical (tests/test_pool_invariance.py on a CPU).
 - `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
@@ -99,7 +103,8 @@ SIZES = {
         experiment_particles=10**6, time_limit=420, reserve_after_engine=200,
         pool_particles=10**6, pool_slots=[2**18, 2**20], breakdown_particles=8192,
         breakdown_steps=128, loop_slots=[2**16, 2**20, 2**22], loop_rounds=8,
-        invariance_steps=64,
+        invariance_steps=64, block_particles=2**14, block_sizes=[2**10, 2**12, 2**14],
+        fixed_particles_1d=2**24, fixed_steps=[256, 1024],
     ),
     "smoke": dict(
         # One chunk shape (2^12 particles, 2^8 slots) for every 1-D run: one compilation.
@@ -110,7 +115,8 @@ SIZES = {
         splitting_replicas=20, splitting_runs=4, experiment_particles=2**12, time_limit=600,
         reserve_after_engine=0, pool_particles=2**12, pool_slots=[2**9], breakdown_particles=64,
         breakdown_steps=4, loop_slots=[2**8], loop_rounds=2,
-        invariance_steps=4,
+        invariance_steps=4, block_particles=2**8, block_sizes=[2**3, 2**8],
+        fixed_particles_1d=2**12, fixed_steps=[32, 128],
     ),
 }
 
@@ -462,6 +468,78 @@ def network_breakdown(sizes, clock):
     return dict(particles=count, steps=steps, figures=figures)
 
 
+def step_blocks(sizes, clock):
+    """The step block's cost on the device: the mori MLP of `network_breakdown` (SGD with
+    replacement, B = 32) through `simulate` with every slot in one pool of `block_particles`,
+    stepped in blocks of each size of `block_sizes` (the last, the whole pool: one batch);
+    particle-steps per second, best of two, and the particles whose positions differ from the
+    first block's (the device's rounding by batch shape). `default_step_block` is the block
+    this measures (`jaxescape/_particle.py`)."""
+    import network_throughput as network
+
+    from jaxescape import _particle
+
+    count, steps = sizes["block_particles"], sizes["breakdown_steps"]
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = network.make_model((100, 100), "mse")
+    saved = (_particle.STEP_BLOCK_CPU, _particle.ACCELERATOR_BLOCK_RANGE)
+    figures, first = {}, None
+    try:
+        for block in sizes["block_sizes"]:
+            if clock.left() < 30:
+                break
+            _particle.STEP_BLOCK_CPU, _particle.ACCELERATOR_BLOCK_RANGE = block, (block, block)
+            jax.clear_caches()  # the block is read when the pool is traced
+            run, work = network.jaxescape_runner(model, data, count, True, num_slots=count)
+            seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
+            positions = np.asarray(run(steps))
+            first = positions if first is None else first
+            figures[f"block 2^{block.bit_length() - 1} M/s"] = work(steps) / seconds / 1e6
+            figures[f"block 2^{block.bit_length() - 1} particles differing"] = int(
+                np.sum(np.any(positions != first, axis=1)))
+    finally:
+        _particle.STEP_BLOCK_CPU, _particle.ACCELERATOR_BLOCK_RANGE = saved
+        jax.clear_caches()
+    return dict(particles=count, steps=steps, figures=figures)
+
+
+def fixed_costs(sizes, clock):
+    """Per-step rate and per-run fixed cost, from two run lengths S1 < S2 of the same N: the
+    marginal rate N·(S2 − S1)/(t2 − t1) and the intercept t1 − N·S1/rate (transfers to the host,
+    the first harvest, result assembly), for the 1-D engine (`simulate_chunks`, as `engine_1d`)
+    and the mori MLP (`simulate`, as `network_breakdown`, against jaxescape's update in the
+    hand-written loop). Tells a per-step gap from a per-run one."""
+    import network_throughput as network
+
+    problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = network.make_model((100, 100), "mse")
+    count_1d, count_mori = sizes["fixed_particles_1d"], sizes["breakdown_particles"]
+    short, long = sizes["fixed_steps"]
+    runners = {
+        "1-D simulate_chunks": (count_1d, lambda steps: chunked_work(
+            problem.dynamics, problem.criterion, problem.start, count_1d, steps)),
+        "mori simulate": (count_mori, lambda steps: (lambda run: lambda: run(steps))(
+            network.jaxescape_runner(model, data, count_mori, True)[0])),
+        "mori update in loop": (count_mori, lambda steps: (lambda run: lambda: run(steps))(
+            network.step_loop_runner(model, data, count_mori)[0])),
+    }
+    figures = {}
+    for name, (count, make) in runners.items():
+        if clock.left() < 30:
+            break
+        times = {}
+        for steps in (short, long):
+            function = make(steps)
+            function()  # compile
+            times[steps] = min(network.timed(function) for _ in range(2))
+        rate = count * (long - short) / (times[long] - times[short])
+        figures[f"{name}: marginal M/s"] = rate / 1e6
+        figures[f"{name}: fixed s"] = times[short] - count * short / rate
+        figures[f"{name}: M/s at {long} steps"] = count * long / times[long] / 1e6
+    return dict(steps=[short, long], figures=figures)
+
+
 def pool_invariance(sizes, clock):
     """Same key, same numbers at two pool sizes on the device: the mori MLP of
     `network_breakdown` on digits (SGD, B = 32: a contraction, stepped in blocks of
@@ -474,7 +552,8 @@ def pool_invariance(sizes, clock):
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
     model = network.make_model((100, 100), "mse")
     problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
-    block, steps = default_step_block(), sizes["invariance_steps"]
+    block = default_step_block(model.initial_parameters.shape[0])
+    steps = sizes["invariance_steps"]
     cases = {
         "mori MLP": (jxe.MinibatchSGD(model, data, batch_size=network.BATCH,
                                       learning_rate=network.LEARNING_RATE, replacement=True),
@@ -559,7 +638,8 @@ def compiled_programs(sizes, clock):
     """The optimised XLA programs of two pools, written to the output folder as text
     (`compiled-1d.hlo.txt`, `compiled-mori.hlo.txt`) to be read off the device: the 1-D
     Langevin pool of `engine_1d` (with the crossing correction) and the mori MLP's SGD pool of
-    `network_breakdown`, each `advance_chunk` over 256 slots. Figures: the program's kernel
+    `network_breakdown`, each `advance_chunk` over 256 slots (or one step block) with 32 steps
+    a round, static, as the driver compiles it. Figures: the program's kernel
     launches as XLA counts them (`fusion`, `custom-call` and library calls outside fused
     computations) and its size. The text shows whether the step is one kernel on the device
     (why the engine runs far below the GPU's RNG floor: benchmarks/README.md §8)."""
@@ -570,7 +650,6 @@ def compiled_programs(sizes, clock):
     from jaxescape._engine.pool import advance_chunk, empty_buffers, empty_slots
     from jaxescape._particle import StepOptions
 
-    slots_count = 256
     problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
     model = network.make_model((100, 100), "mse")
@@ -584,15 +663,17 @@ def compiled_programs(sizes, clock):
     }
     figures, files = {}, {}
     for name, (process, criteria, start, dt, options) in processes.items():
+        slots_count = max(256, process.step_block(start.shape[0]) or 1)
         initial_state = process.initial_state(start)
         keys = _noise.stream_keys(jr.key(0), process.num_streams(start.shape[0], start.dtype))
 
         def advance(process, keys, slots, buffers, process_criteria=tuple(criteria),
-                    initial_state=initial_state, dt=dt, options=options):
+                    initial_state=initial_state, dt=dt, options=options,
+                    slots_count=slots_count):
             constants = (process, list(process_criteria), initial_state, keys,
                          jnp.asarray(dt, start.dtype), jnp.int32(256))
             return advance_chunk(constants, jnp.int32(slots_count), jnp.uint32(0), slots,
-                                 buffers, jnp.int32(0), jnp.int32(8), jnp.int32(32), options)
+                                 buffers, jnp.int32(0), jnp.int32(8), 32, options)
 
         text = jax.jit(advance).lower(
             process, keys, empty_slots(slots_count, initial_state),
@@ -614,7 +695,8 @@ SECTIONS = {
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
     "network_sgd": network_sgd, "splitting": splitting, "default_experiment": default_experiment,
     "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
-    "pool_loop": pool_loop, "pool_invariance": pool_invariance,
+    "pool_loop": pool_loop, "step_blocks": step_blocks, "fixed_costs": fixed_costs,
+    "pool_invariance": pool_invariance,
     "compiled_programs": compiled_programs,
 }
 

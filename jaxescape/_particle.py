@@ -123,10 +123,9 @@ class AbstractParticleProcess(eqx.Module):
         the well by direct runs)."""
         return None
 
-    @property
-    def step_block(self) -> int | None:
-        """Slots stepped as one batch, block after block (`default_step_block()`), or None: the
-        whole pool as one batch.
+    def step_block(self, dim: int) -> int | None:
+        """Slots stepped as one batch, block after block (`default_step_block(dim)` for a
+        particle of `dim` coordinates), or None: the whole pool as one batch.
 
         XLA picks a batched contraction's algorithm by its shape (a network's minibatch, a
         full-data loss, a matrix noise), so such a step rounds differently at different batch
@@ -134,7 +133,7 @@ class AbstractParticleProcess(eqx.Module):
         device count, the tail's shrinks; measured: tests/test_pool_invariance.py). Stepped
         in blocks of a fixed size, every particle is computed by the same compiled code. None
         where the step is elementwise over the batch (an SDE on an analytic landscape)."""
-        return default_step_block()
+        return default_step_block(dim)
 
     def cpu_pool_size(self, dim: int) -> int:
         """Working slots on a CPU: about 2^16 coordinates (`coordinate_pool_size`)."""
@@ -172,19 +171,28 @@ def keep_running(running, new_state, state):
 
 MINIMUM_BATCH = 8  # no pool is smaller: a batch of 1 is compiled as scalar code, which rounds
 # differently from the vectorised code of 8 and more slots (measured for 1-D Langevin)
-STEP_BLOCK_CPU = 256  # the fastest block measured for networks: benchmarks/README.md §10
-STEP_BLOCK_ACCELERATOR = 2**12  # not measured yet: a blocked pool of the mori MLP (17 610
-# parameters) at `sizing.SLOT_WORDS_PER_COORDINATE` words a coordinate fits a 16 GB GPU
+STEP_BLOCK_CPU = 256  # the fastest block measured on a CPU, networks and a 10-parameter linear
+# model alike: benchmarks/README.md §10
+ACCELERATOR_BLOCK_COORDINATES = 2**27  # an accelerator's block: about this many coordinates,
+ACCELERATOR_BLOCK_RANGE = (2**12, 2**18)  # within this range of slots (benchmarks/README.md §8)
 
 
-def default_step_block() -> int:
-    """The block of `AbstractParticleProcess.step_block` on the default backend."""
-    return STEP_BLOCK_CPU if jax.default_backend() == "cpu" else STEP_BLOCK_ACCELERATOR
+def default_step_block(dim: int) -> int:
+    """The block of `AbstractParticleProcess.step_block` for a particle of `dim` coordinates on
+    the default backend: `STEP_BLOCK_CPU` on a CPU; on an accelerator about
+    `ACCELERATOR_BLOCK_COORDINATES` coordinates' worth of slots (a power of two), within
+    `ACCELERATOR_BLOCK_RANGE`: small blocks of cheap particles leave a GPU idle between
+    launches, large blocks of networks cost memory."""
+    if jax.default_backend() == "cpu":
+        return STEP_BLOCK_CPU
+    low, high = ACCELERATOR_BLOCK_RANGE
+    return min(high, max(low, previous_power_of_two(ACCELERATOR_BLOCK_COORDINATES // max(1, dim))))
 
 
-def batch_floor(process) -> int:
-    """The smallest pool of `process`: `MINIMUM_BATCH` slots, or its step block."""
-    return max(MINIMUM_BATCH, process.step_block or 1)
+def batch_floor(process, dim: int) -> int:
+    """The smallest pool of `process` (particles of `dim` coordinates): `MINIMUM_BATCH` slots,
+    or its step block."""
+    return max(MINIMUM_BATCH, process.step_block(dim) or 1)
 
 
 def coordinate_pool_size(dim: int) -> int:

@@ -45,13 +45,14 @@ def test_a_contracting_step_needs_blocks(monkeypatch):
     two agree bit for bit; as one batch, pools of 64 and 512 slots do not (the test would fail
     without blocks)."""
     process, criterion, start = _network_problem()
-    assert process.step_block == default_step_block()
-    pools = (default_step_block(), 2 * default_step_block())
+    dim = start.shape[0]
+    assert process.step_block(dim) == default_step_block(dim)
+    pools = (default_step_block(dim), 2 * default_step_block(dim))
     blocked = [_run(process, criterion, start, slots) for slots in pools]
     assert _same(*blocked)
     assert blocked[0].escaped.sum() > 100  # escapes and refills happened
     # The same process as one batch (no blocks, the 8-slot floor): 64 and 512 slots differ.
-    monkeypatch.setattr(jxe.OverdampedLangevin, "step_block", property(lambda self: None))
+    monkeypatch.setattr(jxe.OverdampedLangevin, "step_block", lambda self, dim: None)
     jax.clear_caches()  # the pools above compiled with blocks
     whole = [_run(process, criterion, start, slots) for slots in (64, 512)]
     assert not _same(*whole)
@@ -68,7 +69,7 @@ def test_blocked_numbers_do_not_depend_on_chunks_or_a_small_pool():
 def test_elementwise_steps_keep_one_batch_and_a_floor_of_eight_slots():
     landscape = jxe.TiltedDoubleWell(1.0, 4.0)
     process = jxe.OverdampedLangevin(landscape, 0.5)
-    assert process.step_block is None and batch_floor(process) == MINIMUM_BATCH
+    assert process.step_block(1) is None and batch_floor(process, 1) == MINIMUM_BATCH
     runs = [jxe.simulate(process, jxe.past_saddle(landscape), landscape.minimum(),
                          jax.random.key(3), num_particles=num_particles, num_slots=slots,
                          dt=0.02, max_steps=400)
@@ -90,4 +91,4 @@ def test_every_contracting_family_is_blocked(process_name):
         "function-landscape": jxe.OverdampedLangevin(
             jxe.FunctionLandscape(lambda y, p: jnp.sum(y**2), 3), 0.5),
     }[process_name]
-    assert process.step_block == default_step_block()
+    assert process.step_block(3) == default_step_block(3)

@@ -66,10 +66,9 @@ class LevyLangevin(AbstractParticleProcess):
                                               else float_array(t))
     isotropic: bool = eqx.field(static=True, default=False)
 
-    @property
-    def step_block(self) -> int | None:
+    def step_block(self, dim: int) -> int | None:
         """None on a batch-invariant landscape (elementwise steps); else blocks."""
-        return None if self.landscape.batch_invariant else default_step_block()
+        return None if self.landscape.batch_invariant else default_step_block(dim)
 
     def check_parameters(self) -> None:
         """α in (0, 2], ε > 0 and T >= 0, all finite (skipped for traced values)."""

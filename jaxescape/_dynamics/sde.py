@@ -61,15 +61,14 @@ class AbstractDynamics(AbstractParticleProcess):
         """"diagonal" or "matrix"."""
         return "diagonal"
 
-    @property
-    def step_block(self) -> int | None:
+    def step_block(self, dim: int) -> int | None:
         """None (the whole pool as one batch) on a batch-invariant landscape with diagonal
         noise, or matrix noise in one dimension; else blocks (`AbstractParticleProcess`)."""
         landscape = getattr(self, "landscape", None)
         if landscape is not None and landscape.batch_invariant and (
                 self.noise_kind() != "matrix" or landscape.dim == 1):
             return None
-        return default_step_block()
+        return default_step_block(dim)
 
     def noise_dim(self, dim: int) -> int:
         """Number of independent Brownian motions driving a particle of dimension `dim`."""
@@ -233,9 +232,8 @@ class GeneralSDE(AbstractDynamics):
     def noise_kind(self):
         return self.noise_type
 
-    @property
-    def step_block(self) -> int | None:
-        return default_step_block()  # user functions may contract
+    def step_block(self, dim: int) -> int | None:
+        return default_step_block(dim)  # user functions may contract
 
     def noise_dim(self, dim):
         if self.noise_type == "diagonal" or self.noise_dimension is None:

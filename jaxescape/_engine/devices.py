@@ -46,15 +46,16 @@ def advance(config, slots, buffers, next_particle, num_rounds, check_every, shri
     Every device of `mesh` runs its own chunk (`shard_map` over the particle axis: each device
     holds its block of the pool and of the buffers, its own count, first index and next
     particle; the devices never communicate). `config` (not donated) holds the constants; the
-    pool and buffers are donated. `check_every` is traced (a loop bound), so the default that
-    depends on max_steps never recompiles.
+    pool and buffers are donated. `check_every` is static (a Python int: a new value compiles
+    anew): a loop of known trip count runs without the per-iteration round trip to the host
+    that a traced bound costs on a GPU (measured: benchmarks/README.md §8).
     """
     constants, counts, first_indices = config
     arrays, static = eqx.partition(constants, eqx.is_array)
     sharded, replicated = P(PARTICLE_AXIS), P()
 
     def advance_block(arrays, count, first_index, slots, buffers, next_particle, num_rounds,
-                      check_every, shrink_at):
+                      shrink_at):
         constants = eqx.combine(arrays, static)
         slots, buffers, next_particle = advance_chunk(
             constants, count[0], first_index[0], slots, buffers, next_particle[0], num_rounds,
@@ -64,11 +65,9 @@ def advance(config, slots, buffers, next_particle, num_rounds, check_every, shri
 
     return jax.shard_map(
         advance_block, mesh=mesh,
-        in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated,
-                  replicated),
+        in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated),
         out_specs=sharded, check_vma=False,
-    )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, check_every,
-      shrink_at)
+    )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, shrink_at)
 
 
 def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_every, options,
@@ -77,7 +76,7 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
     an idle device); returns the host buffers, one block of `capacity` rows per device."""
     num_devices = len(counts)
     process = config[0]
-    block, floor = process.step_block or 1, batch_floor(process)
+    block, floor = process.step_block(dim) or 1, batch_floor(process, dim)
     # Never fewer than the floor, and whole blocks (the numbers do not depend on the size).
     num_slots = max(floor, min(pool, next_power_of_two(max(counts))))
     num_slots = -(-num_slots // block) * block
@@ -95,7 +94,6 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
     )
     finished_before = 0
     pacer = CallPacer()
-    check_every_array = jax.device_put(jnp.int32(check_every), replicated)
     while True:
         # Tail: once every particle has started, the pool shrinks 16-fold whenever it is 1/16
         # busy, so stragglers do not drag the full pool (each pool size compiles once). A call
@@ -107,7 +105,7 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
             (jnp.int32(pacer.rounds), jnp.int32(shrink_at)), replicated)
         started_at = time.perf_counter()
         slots, buffers, next_particle = advance(
-            wave_config, slots, buffers, next_particle, rounds, check_every_array, shrink_array,
+            wave_config, slots, buffers, next_particle, rounds, int(check_every), shrink_array,
             options=options, mesh=mesh,
         )
         running = np.asarray(

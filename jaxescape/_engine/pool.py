@@ -119,7 +119,7 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
     process, criteria, initial_state, keys, dt, max_steps = constants
     step_all = blocked_vmap(
         slot_step(process, criteria, keys, dt, max_steps, options, first_index),
-        process.step_block,
+        process.step_block(buffers.position.shape[1]),
     )
     steps_per_iteration = type(process).steps_per_iteration
     start_states = None

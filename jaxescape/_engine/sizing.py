@@ -108,14 +108,13 @@ def default_chunk_size(process=None, dim: int = 1, itemsize: int = 4) -> int:
 
 
 def default_check_every(max_steps: int) -> int:
-    """Steps between harvests: 32, or the divisor of max_steps nearest above (up to 64), else
-    below (down to 16); max_steps itself up to 64.
+    """Steps between harvests: 32, whatever max_steps.
 
-    Particles start at harvests, so with a divisor a particle censored at max_steps is
-    harvested at once instead of idling in its slot until the next harvest. Escapes are
-    harvested up to check_every steps late either way (no number changes).
+    A constant, because `check_every` is static (a loop of known trip count: a traced bound
+    costs a round trip to the host every step on a GPU, benchmarks/README.md §8): runs whose
+    max_steps differ (a sweep's points, a short warm-up run) share one compilation. Escapes and
+    censorings are harvested up to 31 steps late (the slot idles until then; no number
+    changes).
     """
-    if max_steps <= 64:
-        return int(max_steps)
-    candidates = [32, *range(33, 65), *range(31, 15, -1)]
-    return next((every for every in candidates if max_steps % every == 0), 32)
+    del max_steps
+    return 32

@@ -63,14 +63,13 @@ class MinibatchNoiseSDE(AbstractDynamics):
     def noise_kind(self):
         return "matrix"
 
-    @property
-    def step_block(self) -> int | None:
+    def step_block(self, dim: int) -> int | None:
         """With `per_sample_noise` on a CPU, blocks of 64 slots: as fast as 256 for this heavy
         step (measured: benchmarks/README.md §10, fixed step blocks) with a quarter of the
         smallest pool, which a straggler keeps stepping in the tail."""
         if self.per_sample_noise and jax.default_backend() == "cpu":
             return PER_SAMPLE_STEP_BLOCK_CPU
-        return super().step_block
+        return super().step_block(dim)
 
     def noise_dim(self, dim: int) -> int:
         return self.data.num_samples if self.per_sample_noise else dim
