@@ -103,7 +103,8 @@ SIZES = {
         experiment_particles=10**6, time_limit=420, reserve_after_engine=200,
         pool_particles=10**6, pool_slots=[2**18, 2**20], breakdown_particles=8192,
         breakdown_steps=128, loop_slots=[2**16, 2**20, 2**22], loop_rounds=8,
-        invariance_steps=64, block_particles=2**14, block_sizes=[2**10, 2**12, 2**14],
+        invariance_steps=64, invariance_blocks=8, block_particles=2**14,
+        block_sizes=[2**10, 2**12, 2**14], mori_hidden=(100, 100),
         fixed_particles_1d=2**24, fixed_steps=[256, 1024],
     ),
     "smoke": dict(
@@ -115,8 +116,10 @@ SIZES = {
         splitting_replicas=20, splitting_runs=4, experiment_particles=2**12, time_limit=600,
         reserve_after_engine=0, pool_particles=2**12, pool_slots=[2**9], breakdown_particles=64,
         breakdown_steps=4, loop_slots=[2**8], loop_rounds=2,
-        invariance_steps=4, block_particles=2**8, block_sizes=[2**3, 2**8],
-        fixed_particles_1d=2**12, fixed_steps=[32, 128],
+        # The mori sections' MLP shrunk to one hidden layer of 8 units: the code, not the size.
+        invariance_steps=4, invariance_blocks=2, block_particles=2**8, block_sizes=[2**3, 2**8],
+        mori_hidden=(8,),
+        fixed_particles_1d=2**12, fixed_steps=[32, 64],
     ),
 }
 
@@ -453,7 +456,7 @@ def network_breakdown(sizes, clock):
 
     count, steps = sizes["breakdown_particles"], sizes["breakdown_steps"]
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
-    model = network.make_model((100, 100), "mse")
+    model = network.make_model(sizes["mori_hidden"], "mse")
     runners = {
         "simulate": network.jaxescape_runner(model, data, count, True),
         "simulate, one pool": network.jaxescape_runner(model, data, count, True,
@@ -481,7 +484,7 @@ def step_blocks(sizes, clock):
 
     count, steps = sizes["block_particles"], sizes["breakdown_steps"]
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
-    model = network.make_model((100, 100), "mse")
+    model = network.make_model(sizes["mori_hidden"], "mse")
     saved = (_particle.STEP_BLOCK_CPU, _particle.ACCELERATOR_BLOCK_RANGE)
     figures, first = {}, None
     try:
@@ -505,15 +508,15 @@ def step_blocks(sizes, clock):
 
 def fixed_costs(sizes, clock):
     """Per-step rate and per-run fixed cost, from two run lengths S1 < S2 of the same N: the
-    marginal rate N·(S2 − S1)/(t2 − t1) and the intercept t1 − N·S1/rate (transfers to the host,
-    the first harvest, result assembly), for the 1-D engine (`simulate_chunks`, as `engine_1d`)
-    and the mori MLP (`simulate`, as `network_breakdown`, against jaxescape's update in the
-    hand-written loop). Tells a per-step gap from a per-run one."""
+    marginal rate N·(S2 − S1)/(t2 − t1) and the intercept t1 − N·S1/rate (transfers to the
+    host, the first harvest, result assembly), for the 1-D engine (`simulate_chunks`, as
+    `engine_1d`) and the mori MLP (`simulate`, as `network_breakdown`, against jaxescape's
+    update in the hand-written loop). Tells a per-step gap from a per-run one."""
     import network_throughput as network
 
     problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
-    model = network.make_model((100, 100), "mse")
+    model = network.make_model(sizes["mori_hidden"], "mse")
     count_1d, count_mori = sizes["fixed_particles_1d"], sizes["breakdown_particles"]
     short, long = sizes["fixed_steps"]
     runners = {
@@ -550,14 +553,14 @@ def pool_invariance(sizes, clock):
     from jaxescape._particle import default_step_block
 
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
-    model = network.make_model((100, 100), "mse")
+    model = network.make_model(sizes["mori_hidden"], "mse")
     problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
     block = default_step_block(model.initial_parameters.shape[0])
     steps = sizes["invariance_steps"]
     cases = {
         "mori MLP": (jxe.MinibatchSGD(model, data, batch_size=network.BATCH,
                                       learning_rate=network.LEARNING_RATE, replacement=True),
-                     model.initial_parameters, 1.0, [block, 8 * block]),
+                     model.initial_parameters, 1.0, [block, sizes["invariance_blocks"] * block]),
         "1-D Langevin": (problem.dynamics, jnp.asarray(problem.start), peers.DT, [2**10, 2**16]),
     }
     figures = {"step block": block}
@@ -652,7 +655,7 @@ def compiled_programs(sizes, clock):
 
     problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
-    model = network.make_model((100, 100), "mse")
+    model = network.make_model(sizes["mori_hidden"], "mse")
     processes = {
         "1d": (problem.dynamics, [problem.criterion], jnp.asarray(problem.start), peers.DT,
                StepOptions(True, "gaussian")),
