@@ -27,9 +27,9 @@ limit keeps what it finished):
 - `network_breakdown`: the mori MLP of `network_throughput.py` (8192 networks, 128 steps)
   through `simulate`, `simulate` with one pool of N, jaxescape's update without the driver, and
   the hand-written loop (what the H200 run left unexplained: benchmarks/README.md §10).
-- `pool_loop`: µs per 1-D pool step with the round's step count traced (as the driver runs
-  it), static, and the bare step loop, at 2^16 to 2^22 slots (where the H200's fixed ~160 µs a
-  pool step goes: benchmarks/README.md §8).
+- `pool_loop`: µs per 1-D pool step with the round's step count traced (as the driver ran it
+  before the second H200 lease), static (as it runs it now), and the bare step loop, at 2^16
+  to 2^22 slots (benchmarks/README.md §8).
 - `step_blocks`: the mori MLP through one pool of 2^14 slots stepped in blocks of 2^10, 2^12
   and 2^14 (one batch): the cost of the fixed step block (`default_step_block`).
 - `fixed_costs`: the 1-D engine and the mori MLP at two run lengths: the marginal per-step
@@ -364,7 +364,7 @@ def network_sgd(sizes, clock):
         return jxe.simulate(particle, jxe.NeverEscape(), model.initial_parameters, jr.key(3),
                             num_particles=count, max_steps=num_steps)
 
-    run(2)  # compiles (the step count is traced)
+    run(2)  # compiles (the step count is traced; check_every is 32 for any max_steps)
     with peers.Timer() as timer:
         result = run(steps)
     accuracy = jxe.evaluate_particles(model, result.position[:1000], wine.train).accuracy
@@ -577,13 +577,13 @@ def pool_invariance(sizes, clock):
 
 def pool_loop(sizes, clock):
     """Where a 1-D pool step's time goes (`engine_1d`'s problem at ΔL/T = 20: nobody escapes, so
-    every slot steps every step): µs per pool step of `advance_chunk` as the driver compiles it
-    (the round's step count `check_every` traced: a loop whose trip count the device knows only
-    at run time), the same with `check_every` static (a loop of known trip count), and the
-    bare step loop (`lax.fori_loop` of the vmapped step over static 256 steps, no harvests, no
-    status bookkeeping), at each pool size. The first minus the last is what the pool's
-    bookkeeping and loops cost; the H200's 1-D pool step had ~160 µs that did not scale with
-    the pool (benchmarks/README.md §8)."""
+    every slot steps every step): µs per pool step of `advance_chunk` with the round's step
+    count `check_every` traced (a loop whose trip count the device knows only at run time, as
+    the driver compiled it before the second H200 lease), the same with `check_every` static
+    (a loop of known trip count, as the driver compiles it now), and the bare step loop
+    (`lax.fori_loop` of the vmapped step over static 256 steps, no harvests, no status
+    bookkeeping), at each pool size. The static variant minus the last is what the pool's
+    bookkeeping costs (benchmarks/README.md §8)."""
     from jax import lax
 
     from jaxescape._engine.pool import Slots, advance_chunk, empty_buffers, empty_slots, slot_step

@@ -4,13 +4,13 @@ The host loop around a compiled pool (`devices.run_wave`, the splitting estimato
 back only between calls: that is where the progress bar moves and where the pool shrinks in the
 tail. A fixed count of slot-steps per call suits one cost per slot-step and no other: the
 2^24 slot-steps that were a fraction of a second for 1-D Langevin on a CPU were minutes for a
-network particle that computes n per-sample gradients each step (benchmarks/README.md §10). So a call runs about `CALL_SECONDS`: the first runs
-one round, and each later one scales the number of rounds by the measured time of the last
-(at most `MAXIMUM_FACTOR`-fold up or down a call), skipping calls that compiled. The number of
-rounds never changes a number: a particle's noise depends only on (key, particle, step), and a
-call stops by itself at the first round where the pool is due to shrink (`pool.advance_chunk`),
-so the pool's sizes, and the batches each particle is computed in, follow the particles, not
-the clock.
+network particle that computes n per-sample gradients each step (benchmarks/README.md §10).
+So a call runs about `CALL_SECONDS`: the first runs one round, and each later one scales the
+number of rounds by the measured time of the last (at most `MAXIMUM_FACTOR`-fold up or down a
+call), skipping calls that compiled. The number of rounds never changes a number: a particle's
+noise depends only on (key, particle, step), and a call stops by itself at the first round
+where the pool is due to shrink (`pool.advance_chunk`), so the pool's sizes, and the batches
+each particle is computed in, follow the particles, not the clock.
 """
 
 CALL_SECONDS = 0.25
