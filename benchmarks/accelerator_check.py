@@ -364,7 +364,7 @@ def network_sgd(sizes, clock):
         return jxe.simulate(particle, jxe.NeverEscape(), model.initial_parameters, jr.key(3),
                             num_particles=count, max_steps=num_steps)
 
-    run(2)  # compiles (the step count is traced; check_every is 32 for any max_steps)
+    run(steps)  # compiles (check_every follows max_steps: warm up at the timed length)
     with peers.Timer() as timer:
         result = run(steps)
     accuracy = jxe.evaluate_particles(model, result.position[:1000], wine.train).accuracy
@@ -458,9 +458,9 @@ def network_breakdown(sizes, clock):
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
     model = network.make_model(sizes["mori_hidden"], "mse")
     runners = {
-        "simulate": network.jaxescape_runner(model, data, count, True),
+        "simulate": network.jaxescape_runner(model, data, count, True, steps=steps),
         "simulate, one pool": network.jaxescape_runner(model, data, count, True,
-                                                       num_slots=count),
+                                                       num_slots=count, steps=steps),
         "update in loop": network.step_loop_runner(model, data, count),
         "hand-written loop": network.vmap_runner(model, data, count),
     }
@@ -493,7 +493,8 @@ def step_blocks(sizes, clock):
                 break
             _particle.STEP_BLOCK_CPU, _particle.ACCELERATOR_BLOCK_RANGE = block, (block, block)
             jax.clear_caches()  # the block is read when the pool is traced
-            run, work = network.jaxescape_runner(model, data, count, True, num_slots=count)
+            run, work = network.jaxescape_runner(model, data, count, True, num_slots=count,
+                                                 steps=steps)
             seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
             positions = np.asarray(run(steps))
             first = positions if first is None else first
@@ -523,7 +524,7 @@ def fixed_costs(sizes, clock):
         "1-D simulate_chunks": (count_1d, lambda steps: chunked_work(
             problem.dynamics, problem.criterion, problem.start, count_1d, steps)),
         "mori simulate": (count_mori, lambda steps: (lambda run: lambda: run(steps))(
-            network.jaxescape_runner(model, data, count_mori, True)[0])),
+            network.jaxescape_runner(model, data, count_mori, True, steps=steps)[0])),
         "mori update in loop": (count_mori, lambda steps: (lambda run: lambda: run(steps))(
             network.step_loop_runner(model, data, count_mori)[0])),
     }

@@ -68,7 +68,7 @@ def speed(kind, num_particles, num_steps=512, repeats=3):
         return jxe.simulate(dynamics, CRITERION, LANDSCAPE.minimum(), jax.random.key(0),
                             num_particles=num_particles, dt=0.01, max_steps=steps, noise=kind)
 
-    run(2)
+    run(num_steps)  # compiles (check_every follows max_steps)
     times = []
     for _ in range(repeats):
         began = time.perf_counter()

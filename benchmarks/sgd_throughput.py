@@ -6,7 +6,7 @@ Every particle takes exactly `--steps` steps (no escape criterion), so the work 
 
 Rows, in one process:
 - jaxescape: `jxe.simulate(MinibatchSGD(...), NeverEscape(), ...)` for N particles (default
-  10^6), timed with compilation excluded (a warm-up run of 2 steps first); peak resident memory
+  10^6), timed with compilation excluded (a warm-up run of the same length first); peak resident memory
   of the process is reported.
 - numpy loop: one trajectory at a time, as the source papers ran it: per epoch
   `rng.permutation(n)`, then θ -= η·X_Bᵀ(X_B θ − y_B)/B.
@@ -44,7 +44,7 @@ def jaxescape_rate(data, num_particles, num_steps, replacement):
         return jxe.simulate(sgd, jxe.NeverEscape(), start, jax.random.key(0),
                             num_particles=num_particles, max_steps=steps)
 
-    run(2)  # compile (the step count is an argument: the timed run does not recompile)
+    run(num_steps)  # compiles (check_every follows max_steps: warm up at the timed length)
     began = time.perf_counter()
     result = run(num_steps)
     seconds = time.perf_counter() - began

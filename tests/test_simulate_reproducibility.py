@@ -71,10 +71,17 @@ def test_chunking_pool_size_and_check_interval_do_not_change_any_number(options)
     assert_identical(run(**options), reference())
 
 
-def test_default_check_every_is_32_whatever_max_steps():
+def test_default_check_every_splits_max_steps_into_equal_rounds_of_at_most_32():
     from jaxescape._engine import default_check_every
 
-    assert {default_check_every(steps) for steps in (1, 31, 32, 33, 64, 200, 1009, 10**6)} == {32}
+    for steps in (*range(1, 200), 1009, 4096, 10**6 + 3):
+        every = default_check_every(steps)
+        rounds = -(-steps // every)
+        assert 1 <= every <= 32 and rounds == -(-steps // 32), steps
+        assert 0 <= rounds * every - steps < rounds, steps  # idles less than a step per round
+    assert default_check_every(4) == 4 and default_check_every(100) == 25
+    # few values, so runs of different lengths share compilations: 17 to 32 beyond 32 steps
+    assert {default_check_every(steps) for steps in range(33, 10**4)} == set(range(17, 33))
 
 
 def test_first_particle_offsets_split_a_run_exactly():

@@ -138,8 +138,9 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
     - `crossing_correction`: sample the Brownian-bridge crossings of the criteria between steps
       (removes the O(sqrt(dt)) bias of missed crossings; SDEs only: SGD has no path between its
       iterates).
-    - `check_every`: steps between harvests of finished particles (default: 32 whatever
-      max_steps; `default_check_every`). Static: each value compiles once.
+    - `check_every`: steps between harvests of finished particles (default: max_steps in
+      equal rounds of at most 32 steps, `default_check_every`). Static: each value compiles
+      once.
     - `first_particle`: global index of the first particle (to extend a run with new particles).
     - `progress`: show a progress bar (a string is used as its label).
     - `devices`: devices to spread the chunks over (default: all devices of the default

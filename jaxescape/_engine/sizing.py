@@ -108,13 +108,15 @@ def default_chunk_size(process=None, dim: int = 1, itemsize: int = 4) -> int:
 
 
 def default_check_every(max_steps: int) -> int:
-    """Steps between harvests: 32, whatever max_steps.
+    """Steps between harvests: max_steps split into equal rounds of at most 32,
+    ⌈max_steps / ⌈max_steps / 32⌉⌉ (max_steps itself up to 32; 17 to 32 beyond).
 
-    A constant, because `check_every` is static (a loop of known trip count: a traced bound
-    costs a round trip to the host every step on a GPU, benchmarks/README.md §8): runs whose
-    max_steps differ (a sweep's points, a short warm-up run) share one compilation. Escapes and
-    censorings are harvested up to 31 steps late (the slot idles until then; no number
-    changes).
+    `check_every` is static (a loop of known trip count: a traced bound costs a round trip to
+    the host every step on a GPU, benchmarks/README.md §8), so each value compiles once; this
+    rule keeps the values few (max_steps below 33, or one of 16 values above) while a particle
+    that runs to max_steps from a chunk's first round is harvested at once instead of idling
+    up to 31 steps (a 4-step run in rounds of 32 did eight times its work). Harvest times never
+    change a number.
     """
-    del max_steps
-    return 32
+    rounds = -(-max_steps // 32)
+    return -(-max_steps // rounds)
