@@ -11,9 +11,13 @@ Cases (particle-steps per second, M/s):
   crossing correction: benchmarks/engine_throughput.py's `jaxescape` rows;
 - the 10-D anisotropic well of benchmarks/peers.py;
 - real SGD on linear regression (d = 10, n = 1000, B = 10), per-epoch shuffles and with
-  replacement: benchmarks/sgd_throughput.py's rows.
+  replacement: benchmarks/sgd_throughput.py's rows;
+- the per-sample Gaussian chain of xie-networks (`MinibatchNoiseSDE(per_sample_noise=True)` on
+  its 30-4-2 tanh MLP at θ*, n = 455, B = 3, η = 0.01), N/2000 particles × 32 steps, without and
+  with the crossing correction.
 
 Usage: python benchmarks/compare_versions.py [--revision REV] [--particles N] [--repeats R]
+       [--cases NAME,NAME]  (names as printed, comma-separated; default all)
 """
 
 import argparse
@@ -67,6 +71,17 @@ def cases(package, num_particles):
         return lambda: package.simulate(sgd, never, minimum, jax.random.key(2),
                                         num_particles=sgd_particles, max_steps=100)
 
+    xie_networks = importlib.import_module(f"{package.__name__}._reproductions.xie_networks")
+    built = xie_networks.built_problem(0)
+    chain = package.MinibatchNoiseSDE(built["dynamics"].model, built["dynamics"].data, 0.01, 3,
+                                      replacement=True, per_sample_noise=True)
+    chain_particles = max(64, num_particles // 2000)
+
+    def chain_run(correction):
+        return lambda: package.simulate(chain, never, built["start"], jax.random.key(4),
+                                        num_particles=chain_particles, dt=0.01, max_steps=32,
+                                        crossing_correction=correction)
+
     return {
         "1-D, crossing correction": (langevin_run(True), num_particles * steps),
         "1-D, no correction": (langevin_run(False), num_particles * steps),
@@ -76,6 +91,8 @@ def cases(package, num_particles):
         ), num_particles // 10 * steps),
         "SGD, per-epoch shuffles": (sgd_run(False), sgd_particles * 100),
         "SGD, with replacement": (sgd_run(True), sgd_particles * 100),
+        "per-sample chain": (chain_run(False), chain_particles * 32),
+        "per-sample chain + correction": (chain_run(True), chain_particles * 32),
     }
 
 
@@ -84,6 +101,7 @@ def main():
     parser.add_argument("--revision", default="HEAD~1")
     parser.add_argument("--particles", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cases", default=None)
     args = parser.parse_args()
     import jaxescape
 
@@ -92,7 +110,8 @@ def main():
         versions = {"old": cases(old, args.particles), "new": cases(jaxescape, args.particles)}
         print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}; old = {args.revision}, "
               f"new = working tree; M particle-steps/s, best of {args.repeats} (all runs)")
-        for name in versions["new"]:
+        chosen = args.cases.split(",") if args.cases else list(versions["new"])
+        for name in chosen:
             rates = {"old": [], "new": []}
             for version in versions.values():
                 version[name][0]()  # compile
@@ -104,10 +123,10 @@ def main():
                     rates[label].append(work / (time.perf_counter() - start) / 1e6)
             best = {label: max(values) for label, values in rates.items()}
             spread = " | ".join(
-                f"{label} " + " ".join(f"{value:.1f}" for value in values)
+                f"{label} " + " ".join(f"{value:.3g}" for value in values)
                 for label, values in rates.items()
             )
-            print(f"{name:26s} old {best['old']:7.2f}  new {best['new']:7.2f}  "
+            print(f"{name:30s} old {best['old']:7.4g}  new {best['new']:7.4g}  "
                   f"new/old {best['new'] / best['old']:.3f}   ({spread})", flush=True)
 
 

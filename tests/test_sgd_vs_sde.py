@@ -54,6 +54,12 @@ def test_exact_covariance_matches_the_minibatch_formula(replacement):
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(direction @ operator, np.asarray(direction) @ factor_matrix,
                                rtol=1e-5, atol=1e-6)
+    # The step's increment −∇L Δt + g √Δt ξ in one reverse pass (the square-root noise: None).
+    dt = 0.05
+    increment, _ = per_sample.fused_increment(0.0, START, jnp.asarray(dt), normals)
+    expected_increment = -mean * dt + factor_matrix @ np.asarray(normals, np.float64) * dt**0.5
+    np.testing.assert_allclose(increment, expected_increment, rtol=1e-5, atol=1e-6)
+    assert sde.fused_increment(0.0, START, jnp.asarray(dt), normals[:2]) is None
 
 
 def test_per_sample_noise_sde_escapes_as_the_exact_quadrature():

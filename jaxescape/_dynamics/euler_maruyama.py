@@ -20,8 +20,13 @@ def euler_maruyama_step(
     """One step from y at time t with standard normals `normals` of shape (noise_dim,).
 
     Returns the new position and the diffusion g(t, y) used (for crossing corrections), as
-    `dynamics.diffusion_operator` gives it.
+    `dynamics.diffusion_operator` gives it. A dynamics whose `fused_increment` computes
+    f Δt + g √Δt ξ in one pass is stepped by it.
     """
+    fused = dynamics.fused_increment(t, y, dt, normals)
+    if fused is not None:
+        increment, diffusion = fused
+        return y + increment, diffusion
     drift = dynamics.drift(t, y)
     diffusion = dynamics.diffusion_operator(t, y)
     sqrt_dt = jnp.sqrt(dt)

@@ -57,6 +57,13 @@ class AbstractDynamics(AbstractParticleProcess):
         cheaper operator that never forms g (`MinibatchNoiseSDE(per_sample_noise=True)`)."""
         return self.diffusion(t, y)
 
+    def fused_increment(self, t: jax.Array, y: jax.Array, dt: jax.Array, normals: jax.Array):
+        """(f dt + g √dt ξ, the operator g) computed together, where a dynamics can do that
+        more cheaply than f and g ξ apart (one reverse pass instead of two:
+        `MinibatchNoiseSDE(per_sample_noise=True)`); None (the default): the step computes
+        them apart."""
+        return None
+
     def noise_kind(self) -> str:
         """"diagonal" or "matrix"."""
         return "diagonal"

@@ -117,6 +117,22 @@ class MinibatchNoiseSDE(AbstractDynamics):
             return CentredGradientFactor(self.model, self.data, y, self._per_sample_scale(y))
         return self.diffusion(t, y)
 
+    def fused_increment(self, t, y, dt, normals):
+        r"""With `per_sample_noise`, $-\nabla L\,\Delta t + g\sqrt{\Delta t}\,\xi =
+        \nabla_\theta\sum_\mu w_\mu\ell_\mu(\theta)$ with
+        $w_\mu = -\Delta t/n + c\sqrt{\Delta t}\,(\xi_\mu - \bar\xi)$: one reverse pass over
+        the n samples instead of two (L is the mean of the ℓ_μ, `AbstractModel.loss`; a model
+        that overrides `loss` is stepped apart). Else None."""
+        if not self.per_sample_noise or type(self.model).loss is not AbstractModel.loss:
+            return None
+        scale = self._per_sample_scale(y)
+        sqrt_dt = jnp.sqrt(dt).astype(y.dtype)
+        weights = (-dt / self.data.num_samples + scale * sqrt_dt * (normals - jnp.mean(normals)))
+        weights = weights.astype(y.dtype)
+        increment = jax.grad(
+            lambda theta: jnp.dot(weights, self.model.per_sample_losses(theta, self.data)))(y)
+        return increment.astype(y.dtype), CentredGradientFactor(self.model, self.data, y, scale)
+
     def loss(self, y):
         return self.model.loss(y, self.data)
 
