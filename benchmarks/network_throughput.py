@@ -20,8 +20,12 @@ best of each row is kept, so a round slowed by other processes does not count):
 - jaxescape: `jxe.simulate(MinibatchSGD(NetworkModel(eqx.nn.MLP), ...), NeverEscape(), ...)`,
   per-epoch shuffling (the default) and with replacement; each timed call includes input
   validation and the copy of the results to NumPy; compilation excluded (a warm-up call).
-  Two rows take it apart: with `num_slots=N` (every particle in one pool, no refills), and
-  jaxescape's own update (`MinibatchSGD.update`) in the hand-written loop below (no driver).
+  On a CPU the process first exposes one device per core (`jxe.use_cpu_cores`, as the
+  command line does; `--cpu-devices D` to choose), and `simulate` runs a chunk on each; the
+  other JAX rows run on the first device, as a user's own `jit` does. Three rows take it apart:
+  on the first device only (`devices=jax.devices()[:1]`), with `num_slots=N` (every particle
+  in one pool, no refills), and jaxescape's own update (`MinibatchSGD.update`) in the
+  hand-written loop below (no driver).
 - vmap loop: the hand-written JAX baseline, `jit(vmap(fori_loop(SGD step)))`, minibatches drawn
   with replacement by `jr.randint(fold_in(key, step))`.
 - torch.func: N `torch.nn.Sequential` MLPs stacked by `torch.func.stack_module_state`, the
@@ -40,7 +44,8 @@ is its VmHWM. Written to benchmarks/results/network_memory-<platform>.json (`--o
 these rows alone).
 
 Usage: python benchmarks/network_throughput.py [--particles 1024,4096,16384] [--rounds R]
-       [--workloads digits,mori] [--torch-threads 1,2] [--memory | --only-memory]
+       [--workloads digits,mori] [--torch-threads 1,2] [--cpu-devices D]
+       [--memory | --only-memory]
 Writes benchmarks/results/network_throughput-<platform>.json.
 """
 
@@ -65,8 +70,8 @@ from jaxescape import _noise
 
 BATCH, LEARNING_RATE = 32, 0.1
 WORKLOADS = {  # name: (hidden widths, loss, steps per timed call)
-    "digits": ((32,), "cross_entropy", 16),
-    "mori": ((100, 100), "mse", 4),
+    "digits": ((32,), "cross_entropy", 32),
+    "mori": ((100, 100), "mse", 8),
 }
 
 
@@ -118,17 +123,20 @@ def batched_dot_runner(hidden, num_particles):
     return (lambda steps: forward(inputs, weights)), lambda steps: num_particles / 3
 
 
-def jaxescape_runner(model, data, num_particles, replacement, num_slots=None):
-    """`simulate`; `num_slots=num_particles` runs every particle in one pool (no refills)."""
+def jaxescape_runner(model, data, num_particles, replacement, num_slots=None, *, steps,
+                     devices=None):
+    """`simulate`; `num_slots=num_particles` runs every particle in one pool (no refills);
+    `devices` as `simulate`'s (default: all). Compiles by a warm-up run of the timed length
+    `steps` (`check_every` follows max_steps)."""
     sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE,
                            replacement=replacement)
 
     def run(steps):
         return jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(0),
                             num_particles=num_particles, max_steps=steps,
-                            num_slots=num_slots).position
+                            num_slots=num_slots, devices=devices).position
 
-    run(2)  # compile (the step count is an argument: the timed run does not recompile)
+    run(steps)  # compiles
     return run, lambda steps: num_particles * steps
 
 
@@ -286,10 +294,14 @@ def main():
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--note", default="")
     parser.add_argument("--steps-multiplier", type=int, default=1,
-                        help="steps per timed call × this (on an accelerator a 4-step call "
+                        help="steps per timed call × this (on an accelerator an 8-step call "
                              "measures the copy of the parameters back to the host)")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="CPU devices for jaxescape's rows (default: one per core, "
+                             "`jxe.use_cpu_cores`); the other JAX rows use the first")
     parser.add_argument("--output", default=str(pathlib.Path(__file__).parent / "results"))
     args = parser.parse_args()
+    jxe.use_cpu_cores(args.cpu_devices)  # before JAX's first computation
     if args.probe:
         count, chunked = args.probe.split(",")
         return memory_probe(int(count), bool(int(chunked)))
@@ -317,11 +329,14 @@ def main():
         for count in counts:
             rows = {
                 "batched dot (forward layers)": lambda: batched_dot_runner(hidden, count),
-                "jaxescape, per-epoch shuffling": lambda: jaxescape_runner(model, data, count,
-                                                                           False),
-                "jaxescape, with replacement": lambda: jaxescape_runner(model, data, count, True),
+                "jaxescape, per-epoch shuffling": lambda: jaxescape_runner(
+                    model, data, count, False, steps=steps),
+                "jaxescape, with replacement": lambda: jaxescape_runner(
+                    model, data, count, True, steps=steps),
                 "jaxescape, with replacement, one pool of N": lambda: jaxescape_runner(
-                    model, data, count, True, num_slots=count),
+                    model, data, count, True, num_slots=count, steps=steps),
+                "jaxescape, with replacement, one device": lambda: jaxescape_runner(
+                    model, data, count, True, steps=steps, devices=jax.devices()[:1]),
                 "jaxescape's update in the vmap loop": lambda: step_loop_runner(model, data,
                                                                                count),
                 "vmap loop (hand-written JAX)": lambda: vmap_runner(model, data, count),
@@ -362,7 +377,7 @@ def main():
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"device: {device.device_kind}, {cpu}, {os.cpu_count()} CPUs, "
+    print(f"device: {device.device_kind} × {jax.device_count()}, {cpu}, {os.cpu_count()} CPUs, "
           f"matmul {matmul / 1e9:.1f} GFLOP/s, load averages {loads}")
     print(f"{'workload':8s} {'N':>6s} {'row':40s} {'M steps/s':>10s} {'GFLOP/s':>8s} "
           f"{'of matmul':>9s} {'of torch':>8s}")
@@ -377,7 +392,8 @@ def main():
     out = pathlib.Path(args.output) / f"network_throughput-{device.platform}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "device": device.device_kind, "cpu": cpu, "cpus": os.cpu_count(),
+        "device": device.device_kind, "num_devices": jax.device_count(), "cpu": cpu,
+        "cpus": os.cpu_count(),
         "jax": jax.__version__, "torch": None if torch is None else torch.__version__,
         "torch_threads": torch_threads,
         "xla_flags": os.environ.get("XLA_FLAGS"), "rounds": args.rounds,

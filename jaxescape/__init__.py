@@ -41,6 +41,7 @@ from ._sgd import (
 from ._engine import (
     process_share as process_share,
     simulate_distributed as simulate_distributed,
+    use_cpu_cores as use_cpu_cores,
 )
 from ._dynamics import (
     AbstractDynamics as AbstractDynamics,

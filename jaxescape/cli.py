@@ -60,6 +60,28 @@ def _number_list(text: str) -> tuple[float, ...]:
     return tuple(_number(item) for item in items)
 
 
+def _add_cpu_devices_option(parser) -> None:
+    parser.add_argument("--cpu-devices", type=_integer, metavar="N",
+                        help="run on N CPU devices, one chunk of particles each (default: one "
+                        "per core; the numbers do not depend on N)")
+
+
+def _use_cpu_devices(count: int | None) -> None:
+    """One CPU device per core (or `count`), before JAX starts (`use_cpu_cores`); where JAX has
+    already started in this process (a call of `main` from Python), the default keeps its
+    devices."""
+    if count is not None and count < 1:
+        raise _Failure(f"cpu-devices must be an integer >= 1, got {count}")
+    from ._engine.cpu_cores import use_cpu_cores
+
+    try:
+        use_cpu_cores(count)
+    except RuntimeError:
+        if count is not None:
+            raise _Failure("cpu-devices: JAX has already started its devices in this "
+                           "process") from None
+
+
 def _add_run_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
@@ -109,6 +131,7 @@ def _add_run_parser(subparsers) -> None:
                         f"(default {_defaults.NUM_REPLICAS})")
     parser.add_argument("--runs", type=_integer,
                         help=f"splitting: independent runs, >= 2 (default {_defaults.NUM_RUNS})")
+    _add_cpu_devices_option(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -156,6 +179,7 @@ def _add_reproduce_parser(subparsers) -> None:
                              "on a job array; `report DIR` when all are done)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bars")
+    _add_cpu_devices_option(parser)
     parser.set_defaults(handler=_reproduce)
 
 
@@ -235,6 +259,7 @@ def _add_sweep_parsers(subparsers) -> None:
                         "union")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bars")
+    _add_cpu_devices_option(parser)
     parser.set_defaults(handler=_sweep)
     parser = subparsers.add_parser("runs", help="list past runs with their status",
                                    description="List the run directories under DIR (default "
@@ -366,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "cpu_devices"):
+            _use_cpu_devices(args.cpu_devices)
         return args.handler(args)
     except _Failure as failure:
         print(f"{PROG}: error: {failure}", file=sys.stderr)

@@ -204,6 +204,20 @@ def test_bad_command_line_values_exit_2(tmp_path, capsys, options, field, allowe
     assert not output.exists()  # nothing was started
 
 
+@pytest.mark.parametrize("command", [["run"], ["reproduce", "mori"], ["sweep", "any.toml"]])
+def test_cpu_devices_below_one_exits_2(capsys, command):
+    assert main([*command, "--cpu-devices", "0"]) == 2
+    assert "cpu-devices must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_cpu_devices_after_jax_started_in_this_process_exits_2(capsys):
+    import jax
+
+    other = jax.device_count() + 1  # JAX has started: this process's count is fixed
+    assert main(["run", "--cpu-devices", str(other), "--no-progress"]) == 2
+    assert "JAX has already started its devices" in capsys.readouterr().err
+
+
 def test_unparsable_option_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--particles", "many"])

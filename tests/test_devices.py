@@ -81,3 +81,54 @@ def test_devices_argument_is_checked():
             dynamics, jxe.past_saddle(landscape), landscape.minimum(), jax.random.key(0),
             num_particles=10, dt=0.01, max_steps=10, devices=[],
         )
+
+
+NETWORK_RUN = textwrap.dedent(
+    """
+    import equinox as eqx, jax.random as jr, jaxescape as jxe
+
+    def run_networks():
+        wine = jxe.load_sklearn_dataset("wine", jr.key(0))
+        model = jxe.NetworkModel(eqx.nn.MLP(13, 3, 8, 1, key=jr.key(1)), loss="cross_entropy")
+        sgd = jxe.MinibatchSGD(model, wine.train, batch_size=16, learning_rate=0.1)
+        return jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(2),
+                            num_particles=600, max_steps=40)
+    """
+)
+
+CORES_SCRIPT = "import sys, jax, numpy as np, jaxescape as jxe\n" + textwrap.dedent(
+    """
+    assert jxe.use_cpu_cores(2) == 2
+    assert len(jax.devices()) == 2, jax.devices()
+    """
+) + NETWORK_RUN + textwrap.dedent(
+    """
+    np.savez(sys.argv[1], *run_networks()[:-1])
+    assert jxe.use_cpu_cores(2) == 2  # the same count again: nothing changes
+    try:
+        jxe.use_cpu_cores(3)
+    except RuntimeError as error:
+        assert "before JAX's first computation" in str(error), error
+    else:
+        raise AssertionError("use_cpu_cores after a computation did not raise")
+    """
+)
+
+
+def test_use_cpu_cores_runs_networks_on_two_devices_with_the_same_numbers(tmp_path):
+    output = tmp_path / "cores.npz"
+    subprocess.run([sys.executable, "-c", CORES_SCRIPT, str(output)], check=True, timeout=600,
+                   env={key: value for key, value in os.environ.items() if key != "XLA_FLAGS"})
+    two = np.load(output)
+    namespace = {}
+    exec(NETWORK_RUN, namespace)
+    one = namespace["run_networks"]()
+    for index, field in enumerate(one[:-1]):
+        np.testing.assert_array_equal(two[f"arr_{index}"], field)
+    assert one.censored.all()
+
+
+@pytest.mark.parametrize("count", [0, -2, 1.5, True])
+def test_use_cpu_cores_rejects_a_count_that_is_not_a_positive_integer(count):
+    with pytest.raises(ValueError, match="count must be a positive integer"):
+        jxe.use_cpu_cores(count)

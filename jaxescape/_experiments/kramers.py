@@ -52,6 +52,13 @@ SAMPLE_MEAN = "sample mean"
 CENSORED_MLE = "censored exponential MLE"
 
 
+def _devices_in_words() -> str:
+    """"cpu", or "2 devices (cpu)": what `simulate` shards the particles over."""
+    devices = jax.devices()
+    kind = devices[0].device_kind
+    return kind if len(devices) == 1 else f"{len(devices)} devices ({kind})"
+
+
 def build_landscape(config: ExperimentConfig) -> AbstractLandscape:
     """The 1-D landscape the config names (numeric parameters are arrays: one compilation)."""
     if config.landscape == "double-well":
@@ -393,7 +400,7 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
         f"x = {geometry['absorbing']:.4g}, reflecting at x = {geometry['reflecting']:.4g}")
     say(f"{config.particles} particles per level, dt = {config.dt:g}; expected work "
         f"{expected_work:.3g} particle-steps on "
-        f"{jax.devices()[0].device_kind}; run directory {run_directory}")
+        f"{_devices_in_words()}; run directory {run_directory}")
     for plan, steps in zip(plans, expected_steps):
         expected_censored = config.particles * math.exp(-config.max_steps / steps)
         if expected_censored >= 1:
@@ -410,6 +417,7 @@ def run_kramers_experiment(config: ExperimentConfig, *, stream=None) -> dict:
         "versions": versions,
         "device": {"platform": jax.default_backend(),
                    "device_kind": jax.devices()[0].device_kind,
+                   "num_devices": jax.device_count(),
                    "dtype": str(jnp.result_type(float))},
         "landscape": geometry,
         "levels": [],
