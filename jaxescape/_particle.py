@@ -171,20 +171,27 @@ def keep_running(running, new_state, state):
 
 MINIMUM_BATCH = 8  # no pool is smaller: a batch of 1 is compiled as scalar code, which rounds
 # differently from the vectorised code of 8 and more slots (measured for 1-D Langevin)
-STEP_BLOCK_CPU = 256  # the fastest block measured on a CPU, networks and a 10-parameter linear
-# model alike: benchmarks/README.md §10
+STEP_BLOCK_CPU = 256  # a CPU's block for particles of up to 2^11 coordinates (a 10-parameter
+# linear model and small networks alike: benchmarks/README.md §10)
+CPU_BLOCK_COORDINATES = 2**19  # a CPU block of larger particles holds at most about this many
+# coordinates (2 MiB of float32 parameters), so that a block's networks stay in cache through
+# their forward and backward passes (benchmarks/README.md §10, "Blocks that fit the cache")
 ACCELERATOR_BLOCK_COORDINATES = 2**27  # an accelerator's block: about this many coordinates,
 ACCELERATOR_BLOCK_RANGE = (2**12, 2**18)  # within this range of slots (benchmarks/README.md §8)
 
 
 def default_step_block(dim: int) -> int:
     """The block of `AbstractParticleProcess.step_block` for a particle of `dim` coordinates on
-    the default backend: `STEP_BLOCK_CPU` on a CPU; on an accelerator about
+    the default backend: on a CPU `STEP_BLOCK_CPU`, or fewer slots (a power of two, at least
+    `MINIMUM_BATCH`) holding about `CPU_BLOCK_COORDINATES` coordinates where the particle has
+    more than 2^11 (the digits MLP's 2410 parameters: 128, the mori MLP's 17 610: 16); on an
+    accelerator about
     `ACCELERATOR_BLOCK_COORDINATES` coordinates' worth of slots (a power of two), within
     `ACCELERATOR_BLOCK_RANGE`: small blocks of cheap particles leave a GPU idle between
     launches, large blocks of networks cost memory."""
     if jax.default_backend() == "cpu":
-        return STEP_BLOCK_CPU
+        fitting = previous_power_of_two(max(1, CPU_BLOCK_COORDINATES // max(1, dim)))
+        return min(STEP_BLOCK_CPU, max(MINIMUM_BATCH, fitting))
     low, high = ACCELERATOR_BLOCK_RANGE
     return min(high, max(low, previous_power_of_two(ACCELERATOR_BLOCK_COORDINATES // max(1, dim))))
 

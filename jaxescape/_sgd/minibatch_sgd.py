@@ -198,8 +198,11 @@ class MinibatchSGD(AbstractParticleProcess):
         return itemsize * (self.batch_size * sample + 3 * self.model.num_parameters)
 
     def cpu_pool_size(self, dim: int) -> int:
-        """Slots whose gathered minibatches stay within about 1 MiB (benchmarks/README.md §3)."""
-        return max(2**8, min(2**16, previous_power_of_two(2**20 // self.bytes_per_step())))
+        """Slots whose gathered minibatches stay within about 1 MiB (benchmarks/README.md §3),
+        at least one step block (256 slots; fewer for particles of over 2^11 parameters, whose
+        pool is then one block: benchmarks/README.md §10)."""
+        floor = self.step_block(dim) or 2**8
+        return max(floor, min(2**16, previous_power_of_two(2**20 // self.bytes_per_step())))
 
     def initial_state(self, position: jax.Array):
         """(θ, optimizer state) of a particle at its start."""
