@@ -16,7 +16,7 @@ def use_cpu_cores(count: int | None = None) -> int:
     """Exposes the CPU as `count` JAX devices (default: the cores this process may use), before
     JAX's first computation; returns the count.
 
-    `simulate` then runs one chunk per core (network particles: 1.5-1.9x on 2 cores,
+    `simulate` then runs one chunk per core (SGD on networks: 1.5-2.3x on 2 cores,
     benchmarks/README.md §10). Must be called right after the imports, before any array is
     made: JAX fixes its devices when its backend starts (a later call with another count raises
     RuntimeError; with the same count it changes nothing). An accelerator's devices are not
