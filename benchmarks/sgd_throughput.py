@@ -6,8 +6,8 @@ Every particle takes exactly `--steps` steps (no escape criterion), so the work 
 
 Rows, in one process:
 - jaxescape: `jxe.simulate(MinibatchSGD(...), NeverEscape(), ...)` for N particles (default
-  10^6), timed with compilation excluded (a warm-up run of the same length first); peak resident memory
-  of the process is reported.
+  10^6), timed with compilation excluded (a warm-up run of the same length first); peak
+  resident memory of the process is reported.
 - numpy loop: one trajectory at a time, as the source papers ran it: per epoch
   `rng.permutation(n)`, then θ -= η·X_Bᵀ(X_B θ − y_B)/B.
 - torch loop: one trajectory at a time with `torch.nn.Linear`, `torch.optim.SGD`, `randperm`

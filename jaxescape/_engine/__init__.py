@@ -4,8 +4,8 @@
 inside a pool of working slots, harvest finished particles and refill the pool, shard the chunks
 over devices, and return an `EscapeResult`. `validation` checks every input before anything is
 compiled; `extrapolation` runs dt and 2dt and extrapolates to dt → 0; `auto_dt` picks dt from
-pilot runs (`simulate`'s dt="auto"); `distributed` runs a share of the particles on each process of a multi-host program;
-`cpu_cores` exposes a CPU's cores as devices.
+pilot runs (`simulate`'s dt="auto"); `distributed` runs a share of the particles on each
+process of a multi-host program; `cpu_cores` exposes a CPU's cores as devices.
 
 May import: the core modules at the top of the package (`_particle`, `_criteria`, `_noise`,
 `_fused`). It never imports a particle family (`_dynamics`, `_sgd`): it knows particles only

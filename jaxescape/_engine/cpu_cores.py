@@ -1,8 +1,8 @@
 """One JAX device per CPU core, so that `simulate` runs a chunk on each core.
 
-XLA's CPU backend runs a network particle's small batched products on about one core (measured:
-150% CPU at most; benchmarks/README.md §10), while `simulate` already shards its chunks over all
-devices of the default backend (`devices.py`). Exposing the cores as devices
+XLA's CPU backend runs a network particle's small batched products on about one core
+(benchmarks/README.md §10), while `simulate` already shards its chunks over all devices of the
+default backend (`devices.py`). Exposing the cores as devices
 (`jax_num_cpu_devices`) puts every core to work. The numbers do not change with the device count
 (`tests/test_devices.py`).
 """
@@ -16,8 +16,8 @@ def use_cpu_cores(count: int | None = None) -> int:
     """Exposes the CPU as `count` JAX devices (default: the cores this process may use), before
     JAX's first computation; returns the count.
 
-    `simulate` then runs one chunk per core (SGD on networks: 1.5-2.3x on 2 cores,
-    benchmarks/README.md §10). Must be called right after the imports, before any array is
+    `simulate` then runs one chunk per core (the gain for networks: benchmarks/README.md §10).
+    Must be called right after the imports, before any array is
     made: JAX fixes its devices when its backend starts (a later call with another count raises
     RuntimeError; with the same count it changes nothing). An accelerator's devices are not
     touched.

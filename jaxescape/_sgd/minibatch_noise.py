@@ -125,13 +125,13 @@ class MinibatchNoiseSDE(AbstractDynamics):
         that overrides `loss` is stepped apart). Else None."""
         if not self.per_sample_noise or type(self.model).loss is not AbstractModel.loss:
             return None
-        scale = self._per_sample_scale(y)
+        factor = self.diffusion_operator(t, y)
         sqrt_dt = jnp.sqrt(dt).astype(y.dtype)
-        weights = (-dt / self.data.num_samples + scale * sqrt_dt * (normals - jnp.mean(normals)))
-        weights = weights.astype(y.dtype)
+        centred = normals - jnp.mean(normals)
+        weights = (-dt / self.data.num_samples + factor.scale * sqrt_dt * centred).astype(y.dtype)
         increment = jax.grad(
             lambda theta: jnp.dot(weights, self.model.per_sample_losses(theta, self.data)))(y)
-        return increment.astype(y.dtype), CentredGradientFactor(self.model, self.data, y, scale)
+        return increment.astype(y.dtype), factor
 
     def loss(self, y):
         return self.model.loss(y, self.data)
