@@ -71,6 +71,19 @@ def test_chunking_pool_size_and_check_interval_do_not_change_any_number(options)
     assert_identical(run(**options), reference())
 
 
+def test_simulate_chunks_joined_equal_simulate_whose_arrays_are_writable():
+    """`simulate` returns each wave's rows of the host buffers without joining chunks; its arrays
+    are ordinary writable NumPy arrays, like `simulate_chunks`' joined."""
+    landscape, dynamics, criterion = problem()
+    chunks = list(jxe.simulate_chunks(
+        dynamics, criterion, landscape.minimum(), jax.random.key(7),
+        num_particles=NUM_PARTICLES, dt=DT, max_steps=MAX_STEPS, chunk_size=1000))
+    assert [offset for offset, _ in chunks] == [0, 1000, 2000]
+    assert_identical(jxe.concatenate_results([chunk for _, chunk in chunks]), reference())
+    for name in ("escape_step", "boundary", "censored", "diverged", "position"):
+        assert getattr(reference(), name).flags.writeable, name
+
+
 def test_default_check_every_splits_max_steps_into_equal_rounds_of_at_most_32():
     from jaxescape._engine import default_check_every
 

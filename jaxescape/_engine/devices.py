@@ -6,6 +6,7 @@ program drives them all. The host loop around it reports progress and shrinks th
 tail, between calls that last about a quarter of a second each (`pacing.py`).
 """
 
+import functools
 import time
 
 import equinox as eqx
@@ -42,6 +43,7 @@ def advance(config, slots, buffers, next_particle, num_rounds, check_every, shri
             options, mesh):
     """Runs up to `num_rounds` rounds of `check_every` steps plus a harvest/refill each, and
     stops early on a device once all its particles have started and at most `shrink_at` run.
+    Returns the pool, the buffers, each device's next particle and its count of running slots.
 
     Every device of `mesh` runs its own chunk (`shard_map` over the particle axis: each device
     holds its block of the pool and of the buffers, its own count, first index and next
@@ -61,13 +63,36 @@ def advance(config, slots, buffers, next_particle, num_rounds, check_every, shri
             constants, count[0], first_index[0], slots, buffers, next_particle[0], num_rounds,
             check_every, options, shrink_at,
         )
-        return slots, buffers, next_particle[None]
+        running = jnp.sum(slots.status == RUNNING, dtype=jnp.int32)
+        return slots, buffers, next_particle[None], running[None]
 
     return jax.shard_map(
         advance_block, mesh=mesh,
         in_specs=(replicated, sharded, sharded, sharded, sharded, sharded, replicated, replicated),
         out_specs=sharded, check_vma=False,
     )(arrays, counts, first_indices, slots, buffers, next_particle, num_rounds, shrink_at)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def sharded_buffers(size, dim, dtype, sharding):
+    """`empty_buffers`, made on the devices in their final layout: no host copy to fill, send
+    and split (benchmarks/README.md §10)."""
+    return jax.lax.with_sharding_constraint(empty_buffers(size, dim, dtype), sharding)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def sharded_slots(num_slots, initial_state, sharding):
+    """`empty_slots`, made on the devices in their final layout."""
+    return jax.lax.with_sharding_constraint(empty_slots(num_slots, initial_state), sharding)
+
+
+def host_copy(array: jax.Array) -> np.ndarray:
+    """A writable host copy of a sharded array, copied once: shard by shard into one array
+    (`device_get` copies as much, but returns a read-only array)."""
+    copy = np.empty(array.shape, array.dtype)
+    for shard in array.addressable_shards:
+        copy[shard.index] = shard.data
+    return copy
 
 
 def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_every, options,
@@ -82,16 +107,14 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
     num_slots = -(-num_slots // block) * block
     smallest = max(floor, minimum_slots(dim))
     sharded, replicated = NamedSharding(mesh, P(PARTICLE_AXIS)), NamedSharding(mesh, P())
-    slots = empty_slots(num_devices * num_slots, config[2])
-    buffers = empty_buffers(num_devices * capacity, dim, dtype)
     counts = np.array(counts, np.int32)
     per_device = (jnp.asarray(counts), jnp.asarray(first_indices, jnp.uint32))
     # Commit everything, so that the first call and the later ones (which get committed outputs
     # back) share one compilation.
     wave_config = (jax.device_put(config, replicated), *jax.device_put(per_device, sharded))
-    slots, buffers, next_particle = jax.device_put(
-        (slots, buffers, jnp.zeros(num_devices, jnp.int32)), sharded
-    )
+    slots = sharded_slots(num_devices * num_slots, wave_config[0][2], sharded)
+    buffers = sharded_buffers(num_devices * capacity, dim, np.dtype(dtype), sharded)
+    next_particle = jax.device_put(jnp.zeros(num_devices, jnp.int32), sharded)
     finished_before = 0
     pacer = CallPacer()
     while True:
@@ -102,15 +125,13 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
         smaller = num_slots // SHRINK_FACTOR
         shrink_at = smaller if smaller >= smallest and smaller % block == 0 else -1
         rounds, shrink_array = jax.device_put(
-            (jnp.int32(pacer.rounds), jnp.int32(shrink_at)), replicated)
+            (np.int32(pacer.rounds), np.int32(shrink_at)), replicated)
         started_at = time.perf_counter()
-        slots, buffers, next_particle = advance(
+        slots, buffers, next_particle, running = advance(
             wave_config, slots, buffers, next_particle, rounds, int(check_every), shrink_array,
             options=options, mesh=mesh,
         )
-        running = np.asarray(
-            jnp.sum((slots.status == RUNNING).reshape(num_devices, num_slots), axis=1)
-        )
+        running = np.asarray(running)
         pacer.record(time.perf_counter() - started_at)
         started = np.asarray(next_particle)
         finished = int(started.sum() - running.sum())
@@ -118,7 +139,7 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
         finished_before = finished
         all_started = np.array_equal(started, counts)
         if all_started and not running.any():
-            return jax.device_get(buffers)
+            return jax.tree.map(host_copy, buffers)
         if all_started and shrink_at >= 0 and running.max() <= shrink_at:
             num_slots = smaller
             slots = jax.device_put(shrink(slots, num_slots, num_devices), sharded)

@@ -25,7 +25,21 @@ from .sizing import default_check_every, default_chunk_size, initial_pool_size
 from .validation import check_simulation_inputs
 
 
-def simulate_chunks(
+def simulate_chunks(dynamics, criteria, initial_position, key: jax.Array,
+                    **options) -> Iterator[tuple[int, EscapeResult]]:
+    """Like `simulate`, but yields `(offset, EscapeResult)` per chunk of `chunk_size` particles.
+
+    Memory is bounded by the chunk: reduce or store each chunk as it arrives (e.g. for 10^8
+    particles, or to keep finished chunks of a run that may be interrupted). `offset` is the
+    chunk's first particle relative to `first_particle`. All inputs are validated before the
+    first chunk is compiled. With several `devices` (default: all of the default backend) the
+    chunks go out in waves of one per device, run as one `shard_map` program, and each wave's
+    chunks are yielded when the wave is done. The arguments are those of `simulate`.
+    """
+    return _chunks(*_checked_arguments(dynamics, criteria, initial_position, key, **options))
+
+
+def _checked_arguments(
     dynamics,
     criteria,
     initial_position,
@@ -42,16 +56,8 @@ def simulate_chunks(
     progress: bool | str = False,
     devices: list | None = None,
     noise: str = "gaussian",
-) -> Iterator[tuple[int, EscapeResult]]:
-    """Like `simulate`, but yields `(offset, EscapeResult)` per chunk of `chunk_size` particles.
-
-    Memory is bounded by the chunk: reduce or store each chunk as it arrives (e.g. for 10^8
-    particles, or to keep finished chunks of a run that may be interrupted). `offset` is the
-    chunk's first particle relative to `first_particle`. All inputs are validated before the
-    first chunk is compiled. With several `devices` (default: all of the default backend) the
-    chunks go out in waves of one per device, run as one `shard_map` program, and each wave's
-    chunks are yielded when the wave is done. The arguments are those of `simulate`.
-    """
+):
+    """The validated arguments of `_waves` (all checks happen here, before any compilation)."""
     criteria = tuple(criteria) if isinstance(criteria, list | tuple) else (criteria,)
     if isinstance(dt, str):
         dt = resolve_auto_dt(
@@ -74,15 +80,18 @@ def simulate_chunks(
             "bias was several times the Gaussian scheme's on one of the two measured "
             "problems (benchmarks/README.md §4)", UserWarning, stacklevel=3,
         )
-    return _chunks(
+    return (
         dynamics, criteria, initial_position, key, dt_array, float(dt_array), num_particles,
         max_steps, chunk_size, num_slots, StepOptions(bool(crossing_correction), noise),
         check_every, first_particle, progress, check_devices(devices),
     )
 
 
-def _chunks(process, criteria, initial_position, key, dt, dt_value, num_particles, max_steps,
-            chunk_size, num_slots, options, check_every, first_particle, progress, devices):
+def _waves(process, criteria, initial_position, key, dt, dt_value, num_particles, max_steps,
+           chunk_size, num_slots, options, check_every, first_particle, progress, devices):
+    """Yields `(start, count, capacity, host buffers)` per wave of one chunk per device: chunk i
+    of the wave holds rows [i·capacity, i·capacity + its count) of the buffers, and every chunk
+    but the wave's last is full, so the wave's `count` particles are its first `count` rows."""
     dim, dtype = initial_position.shape[0], initial_position.dtype
     chunk_size = chunk_size or default_chunk_size(process, dim, dtype.itemsize)
     keys = _noise.stream_keys(key, process.num_streams(dim, dtype))
@@ -103,9 +112,15 @@ def _chunks(process, criteria, initial_position, key, dt, dt_value, num_particle
                 config, counts, [first_particle + start for start in starts], chunk_capacity,
                 pool, dim, dtype, check_every, options, bar, mesh,
             )
-            for lane, (start, count) in enumerate(zip(starts, counts)):
-                if count:
-                    yield start, chunk_result(buffers, lane, chunk_capacity, count, dt_value)
+            yield wave_start, sum(counts), chunk_capacity, buffers
+
+
+def _chunks(*arguments):
+    dt_value = arguments[5]
+    for wave_start, count, capacity, buffers in _waves(*arguments):
+        for lane, begin in enumerate(range(0, count, capacity)):
+            yield wave_start + begin, chunk_result(
+                buffers, lane, capacity, min(capacity, count - begin), dt_value)
 
 
 def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) -> EscapeResult:
@@ -153,11 +168,18 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
     **Returns:** an `EscapeResult` of NumPy arrays of length N. The same key gives the same
     numbers for any chunk_size, num_slots, check_every and device count.
     """
-    chunks = simulate_chunks(dynamics, criteria, initial_position, key, **options)
-    return concatenate_results([result for _, result in chunks])
+    arguments = _checked_arguments(dynamics, criteria, initial_position, key, **options)
+    # A wave's particles are its buffers' first rows: one view each, joined only across waves
+    # (a copy of every position would cost as much as the host's copy from the devices).
+    waves = [chunk_result(buffers, 0, capacity, count, arguments[5])
+             for _, count, capacity, buffers in _waves(*arguments)]
+    return waves[0] if len(waves) == 1 else concatenate_results(waves)
 
 
-simulate.__signature__ = inspect.signature(simulate_chunks).replace(
+simulate_chunks.__signature__ = inspect.signature(_checked_arguments).replace(
+    return_annotation=Iterator[tuple[int, EscapeResult]]
+)
+simulate.__signature__ = inspect.signature(_checked_arguments).replace(
     return_annotation=EscapeResult
 )
 
