@@ -39,6 +39,14 @@ from .._arrays import float_array
 _UNROLLED_NORMALS = _noise.UNROLLED_VARIATES
 
 
+@eqx.filter_jit
+def _per_sample_losses(model, parameters, data):
+    """`model.per_sample_losses` for the start check, compiled once per model and data shape:
+    run op by op it dispatched every primitive anew at each `simulate` call (benchmarks/README.md
+    §10)."""
+    return model.per_sample_losses(parameters, data)
+
+
 class MinibatchSGD(AbstractParticleProcess):
     """Minibatch training of `model` on `data` with an optax optimizer, one run per particle.
 
@@ -172,7 +180,7 @@ class MinibatchSGD(AbstractParticleProcess):
                 f"{self.data.inputs.dtype}: they must match"
             )
         try:
-            losses = self.model.per_sample_losses(position, self.data)
+            losses = _per_sample_losses(self.model, position, self.data)
         except (TypeError, ValueError) as error:
             raise ValueError(
                 f"the model cannot evaluate the data set (inputs {self.data.inputs.shape}, "
