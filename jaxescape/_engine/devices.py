@@ -114,7 +114,7 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
     wave_config = (jax.device_put(config, replicated), *jax.device_put(per_device, sharded))
     slots = sharded_slots(num_devices * num_slots, wave_config[0][2], sharded)
     buffers = sharded_buffers(num_devices * capacity, dim, np.dtype(dtype), sharded)
-    next_particle = jax.device_put(jnp.zeros(num_devices, jnp.int32), sharded)
+    next_particle = jax.device_put(np.zeros(num_devices, np.int32), sharded)
     finished_before = 0
     pacer = CallPacer()
     while True:

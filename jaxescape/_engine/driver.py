@@ -20,7 +20,7 @@ from .. import _defaults, _noise
 from .._particle import NOISE_KINDS, StepOptions
 from .auto_dt import DtChoice, choose_dt_with, resolve_auto_dt
 from .devices import check_devices, particle_mesh, run_wave
-from .result import EscapeResult, chunk_result, concatenate_results
+from .result import EscapeResult, concatenate_results, wave_result
 from .sizing import default_check_every, default_chunk_size, initial_pool_size
 from .validation import check_simulation_inputs
 
@@ -89,9 +89,9 @@ def _checked_arguments(
 
 def _waves(process, criteria, initial_position, key, dt, dt_value, num_particles, max_steps,
            chunk_size, num_slots, options, check_every, first_particle, progress, devices):
-    """Yields `(start, count, capacity, host buffers)` per wave of one chunk per device: chunk i
-    of the wave holds rows [i·capacity, i·capacity + its count) of the buffers, and every chunk
-    but the wave's last is full, so the wave's `count` particles are its first `count` rows."""
+    """Yields `(start, capacity, EscapeResult)` per wave of one chunk per device: chunk i of the
+    wave holds rows [i·capacity, i·capacity + its count) of the host buffers, and every chunk
+    but the wave's last is full, so the wave's particles are the buffers' first rows, in order."""
     dim, dtype = initial_position.shape[0], initial_position.dtype
     chunk_size = chunk_size or default_chunk_size(process, dim, dtype.itemsize)
     keys = _noise.stream_keys(key, process.num_streams(dim, dtype))
@@ -112,15 +112,14 @@ def _waves(process, criteria, initial_position, key, dt, dt_value, num_particles
                 config, counts, [first_particle + start for start in starts], chunk_capacity,
                 pool, dim, dtype, check_every, options, bar, mesh,
             )
-            yield wave_start, sum(counts), chunk_capacity, buffers
+            yield wave_start, chunk_capacity, wave_result(buffers, sum(counts), dt_value)
 
 
 def _chunks(*arguments):
-    dt_value = arguments[5]
-    for wave_start, count, capacity, buffers in _waves(*arguments):
-        for lane, begin in enumerate(range(0, count, capacity)):
-            yield wave_start + begin, chunk_result(
-                buffers, lane, capacity, min(capacity, count - begin), dt_value)
+    for wave_start, capacity, wave in _waves(*arguments):
+        for begin in range(0, wave.escape_step.shape[0], capacity):
+            rows = slice(begin, begin + capacity)
+            yield wave_start + begin, EscapeResult(*(field[rows] for field in wave[:-1]), wave.dt)
 
 
 def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) -> EscapeResult:
@@ -169,10 +168,9 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
     numbers for any chunk_size, num_slots, check_every and device count.
     """
     arguments = _checked_arguments(dynamics, criteria, initial_position, key, **options)
-    # A wave's particles are its buffers' first rows: one view each, joined only across waves
-    # (a copy of every position would cost as much as the host's copy from the devices).
-    waves = [chunk_result(buffers, 0, capacity, count, arguments[5])
-             for _, count, capacity, buffers in _waves(*arguments)]
+    # Whole waves, joined only across waves (a copy of every position would cost as much as the
+    # host's copy from the devices).
+    waves = [wave for _, _, wave in _waves(*arguments)]
     return waves[0] if len(waves) == 1 else concatenate_results(waves)
 
 

@@ -32,10 +32,9 @@ class EscapeResult(NamedTuple):
         return ~(self.censored | self.diverged)
 
 
-def chunk_result(buffers, lane: int, capacity: int, count: int, dt: float) -> EscapeResult:
-    """The first `count` particles of device `lane`'s block of the host buffers."""
-    begin = lane * capacity
-    step, status, position = (field[begin : begin + count] for field in buffers)
+def wave_result(buffers, count: int, dt: float) -> EscapeResult:
+    """The particles in the first `count` rows of the host buffers."""
+    step, status, position = (field[:count] for field in buffers)
     return EscapeResult(
         step,
         np.where(status >= ESCAPED, status - ESCAPED, -1).astype(np.int8),
