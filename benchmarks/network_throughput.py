@@ -8,7 +8,9 @@ one-hot targets), plain SGD (η = 0.1), B = 32:
   error on the one-hot targets, 17 610 parameters (17 400 weights).
 FLOPs per particle-step: 6 · B · W with W the weights (multiply-adds of the matmuls): forward
 2·B·W, backward twice that (input and weight gradients); biases, activations, loss and update not
-counted. digits: 454 656, mori: 3 340 800.
+counted. digits: 454 656, mori: 3 340 800. The convention counts the first layer's input gradient,
+which is never computed (its inputs are data): the products executed are 4·B·W + 2·B·W₂₊ (W₂₊
+the weights after the first layer), 0.712 and 0.877 of these (benchmarks/README.md §10).
 
 Rows, in one process, each workload × particle count N, interleaved over `--rounds` rounds (the
 best of each row is kept, so a round slowed by other processes does not count):
