@@ -70,3 +70,28 @@ def test_a_diverging_network_is_flagged():
                               jax.random.key(3), num_particles=8, max_steps=64)
         assert np.all(result.diverged == diverged)
         assert np.all(result.censored != diverged)
+
+
+def test_the_shape_check_traces_a_network_once_and_still_names_bad_data():
+    """`check_data` (before every `simulate` call) traces the network once per model structure
+    and sample shapes, not at every call; data of other shapes is traced and named as before."""
+    traces = []
+
+    def network(parameters, x):
+        traces.append(x.shape)
+        return x @ parameters["weights"]
+
+    model = jxe.NetworkModel(network, {"weights": jnp.zeros((13, 3))}, loss="cross_entropy")
+    for _ in range(3):
+        model.check_data(WINE)
+    assert traces == [(13,), (13,)]  # the prediction's and the loss's shapes, once each
+    with pytest.raises(ValueError, match=r"cannot evaluate.*\(5,\)"):
+        model.check_data(jxe.Dataset(WINE.inputs[:, :5], WINE.targets))
+    labels = jnp.argmax(WINE.targets, axis=1).astype(jnp.float32)
+    with pytest.raises(ValueError, match="class labels must be integers between 0 and 2"):
+        model.check_data(jxe.Dataset(WINE.inputs, labels.at[0].set(3.0)))
+    assert len(traces) == 3  # the narrow inputs' prediction; the labels' reuses the first
+    model.check_data(jxe.Dataset(WINE.inputs, labels))  # the loss of a new target shape
+    assert len(traces) == 4
+    model.check_data(WINE)
+    assert len(traces) == 4

@@ -184,8 +184,10 @@ class NetworkModel(AbstractModel):
         """Errors naming the problem when `data` does not fit the network (before compiling)."""
         if self.loss_name == "given":
             return
+        sample = jax.ShapeDtypeStruct(data.inputs.shape[1:], data.inputs.dtype)
+        target = jax.ShapeDtypeStruct(data.targets.shape[1:], data.targets.dtype)
         try:
-            probe = jax.eval_shape(self.predict, self.initial_parameters, data.inputs[0])
+            probe = _remembered_shape(self, "predict", sample)
         except (TypeError, ValueError) as error:
             raise ValueError(
                 f"the network cannot evaluate the data set: data.inputs has samples of shape "
@@ -198,8 +200,30 @@ class NetworkModel(AbstractModel):
                     f"the class labels must be integers between 0 and {probe.size - 1} (the "
                     f"network has {probe.size} outputs), got {labels.min()}..{labels.max()}"
                 )
-        jax.eval_shape(self.per_sample_loss, self.initial_parameters, data.inputs[0],
-                       data.targets[0])
+        _remembered_shape(self, "per_sample_loss", sample, target)
+
+
+_SHAPES: dict = {}  # (method, model structure, argument shapes) -> its output's shape
+_SHAPES_KEPT = 64
+
+
+def _remembered_shape(model: NetworkModel, method: str, *samples):
+    """`jax.eval_shape` of `model.method(θ, *samples)`, traced once per model structure (the
+    treedef: the network's layers, activations and loss) and shapes. Tracing the network anew at
+    every `simulate` call took 5–6 ms of a 15 ms call of 256 digits MLPs (benchmarks/README.md
+    §10). A model whose structure cannot be hashed is traced every time."""
+    leaves, treedef = jax.tree.flatten((model, samples))
+    try:
+        key = (method, treedef, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
+        shape = _SHAPES.get(key)
+    except (TypeError, ValueError, AttributeError):  # unhashable or incomparable
+        return jax.eval_shape(getattr(model, method), model.initial_parameters, *samples)
+    if shape is None:
+        shape = jax.eval_shape(getattr(model, method), model.initial_parameters, *samples)
+        if len(_SHAPES) >= _SHAPES_KEPT:
+            _SHAPES.clear()
+        _SHAPES[key] = shape
+    return shape
 
 
 class ParticleMetrics(NamedTuple):
