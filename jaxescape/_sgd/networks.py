@@ -209,20 +209,21 @@ _SHAPES_KEPT = 64
 
 def _remembered_shape(model: NetworkModel, method: str, *samples):
     """`jax.eval_shape` of `model.method(θ, *samples)`, traced once per model structure (the
-    treedef: the network's layers, activations and loss) and shapes. Tracing the network anew at
-    every `simulate` call took 5–6 ms of a 15 ms call of 256 digits MLPs (benchmarks/README.md
-    §10). A model whose structure cannot be hashed is traced every time."""
+    treedef: the network's layers, activations and loss) and shapes instead of at every
+    `simulate` call (benchmarks/README.md §10). A model whose structure cannot be hashed is
+    traced every time."""
     leaves, treedef = jax.tree.flatten((model, samples))
     try:
         key = (method, treedef, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
         shape = _SHAPES.get(key)
     except (TypeError, ValueError, AttributeError):  # unhashable or incomparable
-        return jax.eval_shape(getattr(model, method), model.initial_parameters, *samples)
+        key = shape = None
     if shape is None:
         shape = jax.eval_shape(getattr(model, method), model.initial_parameters, *samples)
-        if len(_SHAPES) >= _SHAPES_KEPT:
-            _SHAPES.clear()
-        _SHAPES[key] = shape
+        if key is not None:
+            if len(_SHAPES) >= _SHAPES_KEPT:
+                _SHAPES.clear()
+            _SHAPES[key] = shape
     return shape
 
 
