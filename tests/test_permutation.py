@@ -41,3 +41,55 @@ def test_large_sets_ordered_pairs_uniform(size):
     off_diagonal = pairs.reshape(size, size)[~np.eye(size, dtype=bool)]
     assert scipy.stats.chisquare(off_diagonal).pvalue > 1e-3
     assert scipy.stats.chisquare(np.bincount(orders[:, 0], minlength=size)).pvalue > 1e-3
+
+
+def _numpy_mix(x, key):
+    """The murmur3 finaliser of x xor key (multiply, then xor with a right shift, three times)."""
+    x = x ^ key
+    with np.errstate(over="ignore"):  # uint32 products wrap, as in JAX
+        for multiplier, shift in ((0x9E3779B1, 16), (0x85EBCA6B, 13), (0xC2B2AE35, 16)):
+            x = x * np.uint32(multiplier)
+            x = x ^ (x >> np.uint32(shift))
+    return x
+
+
+def _numpy_permuted_index(index, size, key_words):
+    """The Feistel permutation written out in NumPy, rounds unrolled, plain remainders."""
+    from jaxescape._sgd.permutation import _NUM_ROUNDS, _factors
+
+    left_size, right_size, _ = _factors(size)
+    key_words = np.asarray(key_words, np.uint32)
+    with np.errstate(over="ignore"):
+        round_keys = [_numpy_mix(key_words[0] + np.uint32(0x9E3779B9 * (r + 1) % 2**32),
+                                 key_words[1]) for r in range(_NUM_ROUNDS)]
+
+    def feistel(x):
+        left, right = x // np.uint32(right_size), x % np.uint32(right_size)
+        for r, key in enumerate(round_keys):
+            if r % 2 == 0:
+                left = (left + _numpy_mix(right, key) % np.uint32(left_size)) % np.uint32(left_size)
+            else:
+                right = (right + _numpy_mix(left, key) % np.uint32(right_size)) % np.uint32(
+                    right_size)
+        return left * np.uint32(right_size) + right
+
+    value = feistel(np.asarray(index, np.uint32))
+    while np.any(value >= size):  # cycle walking
+        value = np.where(value >= size, feistel(value), value)
+    return value
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+@pytest.mark.parametrize("size", [65, 1000, 101, 997])
+def test_feistel_equals_the_unrolled_numpy_reference(size, backend, monkeypatch):
+    """The rounds run in a loop on a CPU and unrolled on an accelerator (`_feistel`); both give
+    the values of the plain unrolled network (so a change of form changes no number)."""
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)  # "gpu": the unrolled form
+    keys = np.asarray(jax.random.bits(jax.random.key(3), (20, 2), jnp.uint32))
+    indices = np.arange(size, dtype=np.uint32)
+    # A new function per call: traced now, under this backend (no cached trace).
+    function = jax.vmap(lambda key: permuted_index(jnp.asarray(indices), size, key))
+    assert ("scan" in str(jax.make_jaxpr(function)(keys))) == (backend == "cpu")  # the form
+    actual = jax.jit(function)(keys)
+    expected = [_numpy_permuted_index(indices, size, key) for key in keys]
+    np.testing.assert_array_equal(np.asarray(actual), np.stack(expected))
