@@ -70,8 +70,8 @@ def _feistel(x: jax.Array, left_size: int, right_size: int, round_keys: jax.Arra
     """A keyed bijection of [0, left_size·right_size): a Feistel network with modular addition.
 
     On a CPU the rounds run four per iteration of a loop: unrolled, XLA fuses all twelve into
-    one loop over the indices whose chain of dependent multiplies runs about 3 times slower
-    (benchmarks/README.md §3). The same values either way."""
+    one loop over the indices whose chain of dependent multiplies runs slower (measured:
+    benchmarks/README.md §3). The same values either way."""
     left, right = x // jnp.uint32(right_size), x % jnp.uint32(right_size)
 
     def rounds(index, halves):
