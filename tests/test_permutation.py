@@ -93,3 +93,25 @@ def test_feistel_equals_the_unrolled_numpy_reference(size, backend, monkeypatch)
     actual = jax.jit(function)(keys)
     expected = [_numpy_permuted_index(indices, size, key) for key in keys]
     np.testing.assert_array_equal(np.asarray(actual), np.stack(expected))
+
+
+@pytest.mark.parametrize("size", [1000, 997])
+@pytest.mark.parametrize("batch", [1, 5, 10, 12])
+def test_particles_last_form_equals_the_numpy_reference(size, batch):
+    """On a CPU a short batch of indices (B < 16, not a multiple of 8) is computed with the
+    particles on the last axis (`_particles_last`); batched once or twice, with the indices
+    shared or per particle, every value is the plain network's."""
+    keys = np.asarray(jax.random.bits(jax.random.key(4), (3, 7, 2), jnp.uint32))
+    starts = np.array([0, size - batch, size // 2], np.uint32)
+    slots = starts[:, None] + np.arange(batch, dtype=np.uint32)  # one row per outer batch
+    expected = np.stack([
+        np.stack([_numpy_permuted_index(slots[outer], size, key) for key in keys[outer]])
+        for outer in range(3)
+    ])
+    per_particle = jax.jit(jax.vmap(jax.vmap(
+        lambda index, key: permuted_index(index, size, key), in_axes=(None, 0))))
+    assert "custom_vmap" in str(jax.make_jaxpr(
+        jax.vmap(lambda key: permuted_index(jnp.asarray(slots[0]), size, key)))(keys[0]))
+    np.testing.assert_array_equal(np.asarray(per_particle(slots, keys)), expected)
+    shared = jax.jit(jax.vmap(lambda key: permuted_index(jnp.asarray(slots[1]), size, key)))
+    np.testing.assert_array_equal(np.asarray(shared(keys[1])), expected[1])

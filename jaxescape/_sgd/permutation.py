@@ -24,6 +24,7 @@ from jax import lax
 _NUM_ROUNDS = 12
 _ROUNDS_PER_ITERATION = 4  # a divisor of _NUM_ROUNDS, even (`_feistel`)
 _SMALL = 65
+_LANES = 8  # uint32 lanes of a 256-bit vector, the width XLA's CPU code uses
 
 
 def _by_ranks(index: jax.Array, size: int, key_words: jax.Array) -> jax.Array:
@@ -106,10 +107,60 @@ def permuted_index(index: jax.Array, size: int, key_words: jax.Array) -> jax.Arr
     """
     if size < _SMALL:
         return _by_ranks(index, size, key_words)
+    if jax.default_backend() == "cpu" and index.size < 2 * _LANES and index.size % _LANES:
+        return _particles_last(size)(index, key_words)
+    return _permuted(index, size, key_words)
+
+
+def _particles_last(size: int):
+    """`_permuted`, whose batched form computes with the batch (particle) axis last.
+
+    Batched over particles, a minibatch's B indices form an array (particles, B), and XLA's CPU
+    loops vectorise its rows. A row shorter than two vectors and not a whole one (B < 16, B not
+    a multiple of 8) vectorised badly: LLVM packed 8 rows into each vector with scalar loads and
+    stores. With the particles last, the rounds run on whole vectors, and one transposed copy
+    returns the rows (measured for B from 1 to 100: benchmarks/README.md §3). The same values:
+    each index is computed alone.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def permuted(index, key_words):
+        return _permuted(index, size, key_words)
+
+    @permuted.def_vmap
+    def permuted_batched(axis_size, in_batched, index, key_words):
+        index, key_words = (
+            value if batched else jnp.broadcast_to(value, (axis_size,) + value.shape)
+            for value, batched in zip((index, key_words), in_batched)
+        )
+        # key_words (2, …, particles) broadcasts against index (…, particles) from the right
+        value = permuted(jnp.moveaxis(index, 0, -1), jnp.moveaxis(key_words, 0, -1))
+        return _rows_copy(value), True
+
+    return permuted
+
+
+def _rows_copy(value: jax.Array) -> jax.Array:
+    """`moveaxis(value, -1, 0)`, copied into row-major order.
+
+    A bare transpose costs nothing in XLA: layout assignment gives `value` the column-major
+    layout instead, and the gathers that read the indices then read them strided, slower than
+    the copy. A loop's flat carry has one layout, so the transpose into it is a copy; its trip
+    count, 1, is computed from the data so that XLA cannot remove the loop.
+    """
+    rows = jnp.moveaxis(value, -1, 0)
+    once = ((value.reshape(-1)[0] | jnp.uint32(1)) & jnp.uint32(1)).astype(jnp.int32)
+    flat = lax.fori_loop(0, once, lambda _, __: rows.reshape(-1),
+                         jnp.zeros(value.size, value.dtype))
+    return flat.reshape(rows.shape)
+
+
+def _permuted(index: jax.Array, size: int, key_words: jax.Array) -> jax.Array:
+    """The Feistel permutation of [0, size), restricted to it by cycle walking if needed."""
     left_size, right_size, walk_needed = _factors(size)
     round_keys = jnp.stack([
-        mix(key_words[0] + jnp.uint32(0x9E3779B9 * (index + 1) % 2**32), key_words[1])
-        for index in range(_NUM_ROUNDS)
+        mix(key_words[0] + jnp.uint32(0x9E3779B9 * (round_index + 1) % 2**32), key_words[1])
+        for round_index in range(_NUM_ROUNDS)
     ])
     value = _feistel(index, left_size, right_size, round_keys)
     if not walk_needed:
