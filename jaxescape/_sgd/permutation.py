@@ -25,6 +25,13 @@ _NUM_ROUNDS = 12
 _ROUNDS_PER_ITERATION = 4  # a divisor of _NUM_ROUNDS, even (`_feistel`)
 _SMALL = 65
 _LANES = 8  # uint32 lanes of a 256-bit vector, the width XLA's CPU code uses
+# Minibatch sizes B whose rows of indices XLA's CPU loops vectorise badly, batched over
+# particles (the Feistel chain measured 6–14 ns an index against 4.5 at B = 16, 24, 32:
+# benchmarks/README.md §3): rows shorter than two vectors and not a whole one, and B = 19–23,
+# 29–31. They are computed with the particles on the last axis (`_particles_last`).
+_SLOW_ROWS = frozenset(
+    [size for size in range(1, 2 * _LANES) if size % _LANES] + [*range(19, 24), *range(29, 32)]
+)
 
 
 def _by_ranks(index: jax.Array, size: int, key_words: jax.Array) -> jax.Array:
@@ -107,7 +114,7 @@ def permuted_index(index: jax.Array, size: int, key_words: jax.Array) -> jax.Arr
     """
     if size < _SMALL:
         return _by_ranks(index, size, key_words)
-    if jax.default_backend() == "cpu" and index.size < 2 * _LANES and index.size % _LANES:
+    if jax.default_backend() == "cpu" and index.size in _SLOW_ROWS:
         return _particles_last(size)(index, key_words)
     return _permuted(index, size, key_words)
 
@@ -116,8 +123,8 @@ def _particles_last(size: int):
     """`_permuted`, whose batched form computes with the batch (particle) axis last.
 
     Batched over particles, a minibatch's B indices form an array (particles, B), and XLA's CPU
-    loops vectorise its rows. A row shorter than two vectors and not a whole one (B < 16, B not
-    a multiple of 8) vectorised badly: LLVM packed 8 rows into each vector with scalar loads and
+    loops vectorise its rows. Some row lengths (`_SLOW_ROWS`: B < 16 not a multiple of 8,
+    19–23, 29–31) vectorised badly: LLVM packed 8 rows into each vector with scalar loads and
     stores. With the particles last, the rounds run on whole vectors, and one transposed copy
     returns the rows (measured for B from 1 to 100: benchmarks/README.md §3). The same values:
     each index is computed alone.
