@@ -99,8 +99,8 @@ def test_feistel_equals_the_unrolled_numpy_reference(size, backend, monkeypatch)
 @pytest.mark.parametrize("batch", [1, 5, 10, 12, 20, 31])
 def test_particles_last_form_equals_the_numpy_reference(size, batch, monkeypatch):
     """On a CPU the batches of indices that rows vectorise badly (B < 16 not a multiple of 8,
-    19–23, 29–31) are computed with the particles on the last axis (`_particles_last`); batched once or twice, with the indices
-    shared or per particle, every value is the plain network's."""
+    19–23, 29–31) are computed with the particles on the last axis (`_particles_last`); batched
+    once or twice, with the indices shared or per particle, every value is the plain network's."""
     monkeypatch.setattr(jax, "default_backend", lambda: "cpu")  # the form chosen on a CPU
     keys = np.asarray(jax.random.bits(jax.random.key(4), (3, 7, 2), jnp.uint32))
     starts = np.array([0, size - batch, size // 2], np.uint32)

@@ -26,9 +26,9 @@ _ROUNDS_PER_ITERATION = 4  # a divisor of _NUM_ROUNDS, even (`_feistel`)
 _SMALL = 65
 _LANES = 8  # uint32 lanes of a 256-bit vector, the width XLA's CPU code uses
 # Minibatch sizes B whose rows of indices XLA's CPU loops vectorise badly, batched over
-# particles (the Feistel chain measured 6–14 ns an index against 4.5 at B = 16, 24, 32:
-# benchmarks/README.md §3): rows shorter than two vectors and not a whole one, and B = 19–23,
-# 29–31. They are computed with the particles on the last axis (`_particles_last`).
+# particles (measured: benchmarks/README.md §3): rows shorter than two vectors and not a whole
+# one, and B = 19–23, 29–31. They are computed with the particles on the last axis
+# (`_particles_last`).
 _SLOW_ROWS = frozenset(
     [size for size in range(1, 2 * _LANES) if size % _LANES] + [*range(19, 24), *range(29, 32)]
 )
