@@ -36,6 +36,9 @@ limit keeps what it finished):
   rate and the per-run fixed cost (transfers, harvests), against the update in a bare loop.
 - `pool_invariance`: the mori MLP (stepped in blocks) and the 1-D problem (one batch) at two
   pool sizes: the positions must be bit-identical (tests/test_pool_invariance.py on a CPU).
+- `small_runs`: the digits MLP at 2^10, 2^13 and 2^16 networks through `simulate` with the
+  default step block and with the earlier 2^15, against the hand-written loop: a pool is at
+  least one block, so a block larger than the run steps empty slots.
 - `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
   next to the JSON, with their kernel counts (is the 1-D step one kernel on the device?).
 
@@ -106,6 +109,7 @@ SIZES = {
         invariance_steps=64, invariance_blocks=8, block_particles=2**14,
         block_sizes=[2**10, 2**12, 2**14], mori_hidden=(100, 100),
         fixed_particles_1d=2**24, fixed_steps=[256, 1024],
+        small_run_particles=[2**10, 2**13, 2**16], small_run_steps=256, earlier_block=2**15,
     ),
     "smoke": dict(
         # One chunk shape (2^12 particles, 2^8 slots) for every 1-D run: one compilation.
@@ -120,6 +124,7 @@ SIZES = {
         invariance_steps=4, invariance_blocks=2, block_particles=2**8, block_sizes=[2**3, 2**8],
         mori_hidden=(8,),
         fixed_particles_1d=2**12, fixed_steps=[32, 64],
+        small_run_particles=[2**6, 2**8], small_run_steps=8, earlier_block=2**8,
     ),
 }
 
@@ -694,13 +699,55 @@ def compiled_programs(sizes, clock):
     return dict(files=files, figures=figures)
 
 
+def small_runs(sizes, clock):
+    """Runs of fewer networks than a step block: the digits MLP of `network_throughput.py`
+    (64-32-10, cross-entropy, B = 32, with replacement) through `simulate` at each count of
+    `small_run_particles`, with the default step block and with `earlier_block` (2^15 slots,
+    the block of the 2^27-coordinate rule before the H100 lease), against the hand-written
+    loop over the same networks; particle-steps per second, best of two. A pool is at least
+    one block, so a block larger than the run steps empty slots (benchmarks/README.md §8)."""
+    import network_throughput as network
+
+    from jaxescape import _particle
+
+    steps = sizes["small_run_steps"]
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    model = network.make_model((32,), "cross_entropy")
+    default_block = _particle.default_step_block(model.initial_parameters.shape[0])
+    earlier = sizes["earlier_block"]
+    figures = {"default block": default_block}
+    for count in sizes["small_run_particles"]:
+        if clock.left() < 30:
+            break
+        label = f"N=2^{count.bit_length() - 1}"
+        runners = {"loop": lambda: network.vmap_runner(model, data, count),
+                   "default block": lambda: network.jaxescape_runner(model, data, count, True,
+                                                                     steps=steps)}
+        saved = _particle.default_step_block
+        for name, make in runners.items():
+            run, work = make()
+            seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
+            figures[f"{label} {name} M/s"] = work(steps) / seconds / 1e6
+        try:
+            _particle.default_step_block = lambda dim: earlier
+            jax.clear_caches()  # the block is read when the pool is traced
+            run, work = network.jaxescape_runner(model, data, count, True, steps=steps)
+            seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
+            figures[f"{label} block 2^{earlier.bit_length() - 1} M/s"] = (
+                work(steps) / seconds / 1e6)
+        finally:
+            _particle.default_step_block = saved
+            jax.clear_caches()
+    return dict(steps=steps, figures=figures)
+
+
 SECTIONS = {
     "noise_bits": noise_bits, "engine_1d": engine_1d, "engine_10d": engine_10d,
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
     "network_sgd": network_sgd, "splitting": splitting, "default_experiment": default_experiment,
     "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
     "pool_loop": pool_loop, "step_blocks": step_blocks, "fixed_costs": fixed_costs,
-    "pool_invariance": pool_invariance,
+    "pool_invariance": pool_invariance, "small_runs": small_runs,
     "compiled_programs": compiled_programs,
 }
 

@@ -176,8 +176,8 @@ STEP_BLOCK_CPU = 256  # a CPU's block for particles of up to 2^11 coordinates (a
 CPU_BLOCK_COORDINATES = 2**19  # a CPU block of larger particles holds at most about this many
 # coordinates (2 MiB of float32 parameters), so that a block's networks stay in cache through
 # their forward and backward passes (benchmarks/README.md §10, "Blocks that fit the cache")
-ACCELERATOR_BLOCK_COORDINATES = 2**27  # an accelerator's block: about this many coordinates,
-ACCELERATOR_BLOCK_RANGE = (2**12, 2**18)  # within this range of slots (benchmarks/README.md §8)
+ACCELERATOR_BLOCK_COORDINATES = 2**24  # an accelerator's block: about this many coordinates,
+ACCELERATOR_BLOCK_RANGE = (2**10, 2**18)  # within this range of slots (benchmarks/README.md §8)
 
 
 def default_step_block(dim: int) -> int:
@@ -185,10 +185,12 @@ def default_step_block(dim: int) -> int:
     the default backend: on a CPU `STEP_BLOCK_CPU`, or fewer slots (a power of two, at least
     `MINIMUM_BATCH`) holding about `CPU_BLOCK_COORDINATES` coordinates where the particle has
     more than 2^11 (the digits MLP's 2410 parameters: 128, the mori MLP's 17 610: 16); on an
-    accelerator about
-    `ACCELERATOR_BLOCK_COORDINATES` coordinates' worth of slots (a power of two), within
-    `ACCELERATOR_BLOCK_RANGE`: small blocks of cheap particles leave a GPU idle between
-    launches, large blocks of networks cost memory."""
+    accelerator about `ACCELERATOR_BLOCK_COORDINATES` coordinates' worth of slots (a power of
+    two), within `ACCELERATOR_BLOCK_RANGE` (the digits MLP: 2^12, the mori MLP: 2^10, a
+    10-parameter model: 2^18). A pool is at least one block, so a run of fewer particles than a
+    block steps empty slots: the block is about the smallest batch that keeps a GPU busy
+    (benchmarks/README.md §8), not more; smaller blocks of cheap particles leave it idle
+    between launches."""
     if jax.default_backend() == "cpu":
         fitting = previous_power_of_two(max(1, CPU_BLOCK_COORDINATES // max(1, dim)))
         return min(STEP_BLOCK_CPU, max(MINIMUM_BATCH, fitting))

@@ -131,17 +131,19 @@ def test_simulations_through_the_accelerator_sizes_equal_the_cpu_path_bit_for_bi
             np.testing.assert_array_equal(ours, theirs)
 
 
-def test_accelerator_step_blocks_hold_about_2_27_coordinates(monkeypatch):
-    """On an accelerator a blocked process steps about 2^27 coordinates a block, within 2^12 to
+def test_accelerator_step_blocks_hold_about_2_24_coordinates(monkeypatch):
+    """On an accelerator a blocked process steps about 2^24 coordinates a block, within 2^10 to
     2^18 slots: one block for a pool of cheap particles (small blocks left an H200 idle between
-    launches), 2^12 for the mori MLP's 17 610 parameters (as fast as 2^14 there). On a CPU 256,
-    or about 2^19 coordinates for particles of over 2^11 (a block's networks stay in cache),
-    at least 8 slots (benchmarks/README.md §8, §10)."""
+    launches), 2^12 for the digits MLP, 2^10 for the mori MLP (a pool is at least a block, so
+    a larger block steps empty slots in runs of fewer networks). On a CPU 256, or about 2^19
+    coordinates for particles of over 2^11 (a block's networks stay in cache), at least 8
+    slots (benchmarks/README.md §8, §10)."""
     from jaxescape import _particle
 
     cpu_blocks = [_particle.default_step_block(dim) for dim in (1, 10, 2048, 2049, 2410, 17610,
                                                                 10**7)]
     assert cpu_blocks == [256, 256, 256, 128, 128, 16, 8]
     monkeypatch.setattr(_particle.jax, "default_backend", lambda: "gpu")
-    blocks = [_particle.default_step_block(dim) for dim in (1, 10, 139, 512, 1024, 17610, 10**7)]
-    assert blocks == [2**18, 2**18, 2**18, 2**18, 2**17, 2**12, 2**12]
+    blocks = [_particle.default_step_block(dim)
+              for dim in (1, 10, 64, 65, 139, 512, 2410, 17610, 10**7)]
+    assert blocks == [2**18, 2**18, 2**18, 2**17, 2**16, 2**15, 2**12, 2**10, 2**10]
