@@ -39,6 +39,8 @@ limit keeps what it finished):
 - `small_runs`: the digits MLP at 2^10, 2^13 and 2^16 networks through `simulate` with the
   default step block and with the earlier 2^15, against the hand-written loop: a pool is at
   least one block, so a block larger than the run steps empty slots.
+- `host_copies`: GB/s of copying 8192 mori networks' parameters (577 MB) to the host:
+  `simulate`'s `host_copy`, `np.asarray`, and through the device's pinned host memory.
 - `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
   next to the JSON, with their kernel counts (is the 1-D step one kernel on the device?).
 
@@ -110,6 +112,7 @@ SIZES = {
         block_sizes=[2**10, 2**12, 2**14], mori_hidden=(100, 100),
         fixed_particles_1d=2**24, fixed_steps=[256, 1024],
         small_run_particles=[2**10, 2**13, 2**16], small_run_steps=256, earlier_block=2**15,
+        host_copy_shape=(8192, 17610),
     ),
     "smoke": dict(
         # One chunk shape (2^12 particles, 2^8 slots) for every 1-D run: one compilation.
@@ -125,6 +128,7 @@ SIZES = {
         mori_hidden=(8,),
         fixed_particles_1d=2**12, fixed_steps=[32, 64],
         small_run_particles=[2**6, 2**8], small_run_steps=8, earlier_block=2**8,
+        host_copy_shape=(64, 17610),
     ),
 }
 
@@ -741,13 +745,46 @@ def small_runs(sizes, clock):
     return dict(steps=steps, figures=figures)
 
 
+def host_copies(sizes, clock):
+    """The copy of a run's final parameters to the host, which `fixed_costs` found to be most of
+    a network run's fixed cost (0.41 s for 8192 mori networks on the H100, about 1.4 GB/s):
+    `simulate`'s own `host_copy` (`_engine/devices.py`: into one writable NumPy array) against
+    `np.asarray` (read-only), and against a `jax.device_put` to the device's "pinned_host"
+    memory first; a float32 array of `host_copy_shape` (8192 mori networks: 577 MB), made anew
+    on the device for each copy (an array caches its host value); GB/s, best of three."""
+    from jaxescape._engine.devices import host_copy
+
+    shape = tuple(sizes["host_copy_shape"])
+    make = jax.jit(lambda value: jnp.full(shape, value, jnp.float32))
+    kinds = {memory.kind for memory in jax.devices()[0].addressable_memories()}
+
+    def to_pinned(array):
+        return np.asarray(jax.device_put(array, array.sharding.with_memory_kind("pinned_host")))
+
+    copies = {"host_copy (simulate's)": host_copy, "np.asarray": np.asarray}
+    if "pinned_host" in kinds:
+        copies["pinned_host, then np.asarray"] = to_pinned
+    figures = {"MB": 4 * math.prod(shape) / 1e6}
+    for name, copy in copies.items():
+        seconds = []
+        for repeat in range(3):
+            array = make(float(repeat)).block_until_ready()
+            began = time.perf_counter()
+            host = copy(array)
+            seconds.append(time.perf_counter() - began)
+            if host.shape != shape or host[0, 0] != repeat:
+                raise RuntimeError(f"{name}: wrong copy")
+        figures[f"{name} GB/s"] = 4 * math.prod(shape) / min(seconds) / 1e9
+    return dict(shape=list(shape), figures=figures)
+
+
 SECTIONS = {
     "noise_bits": noise_bits, "engine_1d": engine_1d, "engine_10d": engine_10d,
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
     "network_sgd": network_sgd, "splitting": splitting, "default_experiment": default_experiment,
     "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
     "pool_loop": pool_loop, "step_blocks": step_blocks, "fixed_costs": fixed_costs,
-    "pool_invariance": pool_invariance, "small_runs": small_runs,
+    "pool_invariance": pool_invariance, "small_runs": small_runs, "host_copies": host_copies,
     "compiled_programs": compiled_programs,
 }
 
