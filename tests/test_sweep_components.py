@@ -183,7 +183,7 @@ LANGEVIN = {"landscape": {"name": "double-well", "barrier_height": 1.0, "curvatu
         ({"dynamics": "no_such_module:f"}, "dynamics 'no_such_module:f' cannot be imported"),
         ({"temperature": 0.5}, "temperature belongs to the Kramers sweep"),
         ({"landscape": None}, "landscape is required"),
-        ({"start": "origin"}, "start must be 'minimum'"),
+        ({"start": "origin"}, "start must be one of 'minimum', 'initial', 'gd-minimum'"),
         ({"criterion": {"name": "loss-above", "factor": 2.0, "level": 1}},
          "unknown option criterion.level"),
         ({"optimizer": "adamm", "dynamics": "sgd"}, "optimizer must be the name of an optax"),

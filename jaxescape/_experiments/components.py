@@ -58,7 +58,9 @@ from .._sgd import (
     MLPRegression,
     NetworkModel,
     TrainingLoss,
+    accuracy_below,
     gaussian_regression_data,
+    hessian_top_eigenvalues,
     load_sklearn_dataset,
     interpolation_data,
     meng_data,
@@ -128,6 +130,20 @@ def _outside_ball(start, radius, center=None):
     return OutsideBall(start if center is None else center, radius)
 
 
+def _accuracy_below(model, data, landscape, start, threshold, loss_factor=None):
+    """The accuracy on the training data below `threshold` (Wu, Ma & E's criterion,
+    `accuracy_below`), and with `loss_factor` c also the training loss at c·L(start): two
+    criteria, whose index each particle's `boundary` records (0: accuracy, 1: loss)."""
+    if not isinstance(model, NetworkModel):
+        raise ValueError(f"needs a network model (model = 'mlp'), got {type(model).__name__}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be an accuracy in (0, 1], got {threshold}")
+    criterion = accuracy_below(model, data, threshold)
+    if loss_factor is None:
+        return criterion
+    return criterion, _loss_above(landscape, start, factor=loss_factor)
+
+
 LANDSCAPES = {"double-well": TiltedDoubleWell, "styblinski-tang": StyblinskiTang,
               "anisotropic-well": AnisotropicWell, "double-well-product": DoubleWellProduct}
 MODELS = {"linear-regression": LinearRegression, "meng-double-well": _meng_model,
@@ -139,7 +155,7 @@ DYNAMICS = {"langevin": OverdampedLangevin, "xie": XieSGDNoise, "mori": MoriLoss
             "meng": MengPowerLawNoise, "minibatch-noise": MinibatchNoiseSDE, "sgd": MinibatchSGD,
             "levy": LevyLangevin}
 CRITERIA = {"past-saddle": _past_saddle, "half-space": HalfSpace, "loss-above": _loss_above,
-            "outside-ball": _outside_ball}
+            "outside-ball": _outside_ball, "accuracy-below": _accuracy_below}
 # Measurements (method "measure"): functions of a point's key and options returning named
 # scalars and arrays (`measurements.py`); none is built in, they are named by import path.
 MEASUREMENTS = {}
@@ -148,6 +164,11 @@ REGISTRIES = {"landscape": LANDSCAPES, "model": MODELS, "data": DATA, "dynamics"
 DEFAULTS = {"dynamics": "langevin", "criterion": "past-saddle", "start": "minimum"}
 # Dynamics built from a model and a data set (their landscape is the training loss).
 _TRAINING = ("minibatch-noise", "sgd")
+# The start's names and the options each takes (keys `start.option`).
+STARTS = {"minimum": ("guess",), "initial": (), "gd-minimum": ("learning_rate", "steps")}
+# A training dynamics' learning rate as a fraction of the start's stability limit 2/a.
+STABILITY_FRACTION = "stability_fraction"
+SHARPNESS_ITERATIONS = 40  # Lanczos iterations of `start_sharpness`
 
 
 def resolve(component: str, name):
@@ -212,6 +233,11 @@ def check_options(component: str, name, options: dict, source: str) -> None:
                                    inspect.Parameter.VAR_KEYWORD)]
     if "key" in parameters and component != "measurement":  # a measurement gets the point's key
         valid.append("seed")
+    if component == "dynamics" and "learning_rate" in parameters and "model" in parameters:
+        valid.append(STABILITY_FRACTION)
+        if STABILITY_FRACTION in options and "learning_rate" in options:
+            raise ConfigError(f"{source}: give dynamics.learning_rate or "
+                              f"dynamics.{STABILITY_FRACTION}, not both")
     for option in options:
         if option not in valid and not accepts_any and parameters:
             close = difflib.get_close_matches(option, valid, n=1)
@@ -269,9 +295,11 @@ def _call(component: str, name, options: dict, parts: dict):
 
 
 def _expect(component: str, name, built, kind) -> None:
-    if not isinstance(built, kind):
-        raise ConfigError(f"{component} {name!r} gave a {type(built).__name__}, not a "
-                          f"{kind.__name__}")
+    parts = built if component == "criterion" and isinstance(built, tuple) and built else (built,)
+    for part in parts:
+        if not isinstance(part, kind):
+            raise ConfigError(f"{component} {name!r} gave a {type(part).__name__}, not a "
+                              f"{kind.__name__}")
 
 
 def build_point(point: dict) -> dict:
@@ -305,7 +333,12 @@ def build_point(point: dict) -> dict:
         landscape = _call("landscape", point["landscape"], options_of(point, "landscape"), {})
         _expect("landscape", point["landscape"], landscape, AbstractLandscape)
     parts["landscape"] = landscape
+    start = _start(point, landscape, model=parts.get("model"))
     dynamics_options = options_of(point, "dynamics")
+    fraction = dynamics_options.pop(STABILITY_FRACTION, None)
+    if fraction is not None:  # η = f·2/a, a the sharpness at the start
+        sharpness = _cached(_SHARPNESSES, point, lambda: start_sharpness(landscape, start))
+        dynamics_options["learning_rate"] = float(fraction) * 2 / sharpness
     if dynamics_name == "sgd":
         optimizer = point.get("optimizer") or "sgd"
         parts.update(optimizer=resolve("optimizer", optimizer),
@@ -313,24 +346,73 @@ def build_point(point: dict) -> dict:
                                         in options_of(point, "optimizer").items()})
     dynamics = _call("dynamics", dynamics_name, dynamics_options, parts)
     _expect("dynamics", dynamics_name, dynamics, AbstractParticleProcess)
-    start = _start(point, landscape, model=parts.get("model"))
     try:
         dynamics.check_parameters()
         dynamics.check_start(start)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"dynamics {dynamics_name!r}: {error}") from None
     criterion = _call("criterion", point["criterion"], options_of(point, "criterion"),
-                      {"landscape": landscape, "start": start})
+                      {"landscape": landscape, "start": start, "model": parts.get("model"),
+                       "data": parts.get("data")})
     _expect("criterion", point["criterion"], criterion, AbstractEscapeCriterion)
-    if bool(criterion.is_outside(start)):
-        raise ConfigError(f"start is outside the escape criterion {point['criterion']!r}: "
-                          "the particles would escape at step 0")
+    for part in criterion if isinstance(criterion, tuple) else (criterion,):
+        if bool(part.is_outside(start)):
+            raise ConfigError(f"start is outside the escape criterion {point['criterion']!r}: "
+                              "the particles would escape at step 0")
     return {"landscape": landscape, "dynamics": dynamics, "criterion": criterion,
             "start": start}
 
 
+# The starts and sharpnesses of the last points built, by the point's model, data and start
+# options (a sweep's points often share one GD minimum: it is computed once per process).
+_GD_MINIMA: dict = {}
+_SHARPNESSES: dict = {}
+_CACHED_POINTS = 8
+
+
+def _cached(cache: dict, point: dict, compute):
+    """`compute()` once per (model, data, start) options of `point` and float precision."""
+    key = (jax.config.jax_enable_x64, tuple(sorted(
+        (name, value) for name, value in point.items()
+        if name.split(".", 1)[0] in ("model", "data", "start"))))
+    if key not in cache:
+        if len(cache) >= _CACHED_POINTS:
+            cache.pop(next(iter(cache)))
+        cache[key] = compute()
+    return cache[key]
+
+
+def start_sharpness(landscape, start) -> float:
+    """a = λ_max(∇²L) at `start`: the top Hessian eigenvalue of the landscape's loss by Lanczos
+    (`hessian_top_eigenvalues`, `SHARPNESS_ITERATIONS` iterations, key 0). Gradient descent at
+    η is stable at a minimum only if a ≤ 2/η (Wu, Ma & E; docs/THEORY.md §5.3)."""
+    loss = landscape.loss
+    value = hessian_top_eigenvalues(loss, start, 1, jax.random.key(0),
+                                    num_iterations=min(SHARPNESS_ITERATIONS, start.shape[0]))[0]
+    if not float(value) > 0:
+        raise ConfigError(f"dynamics.{STABILITY_FRACTION} needs a start of positive sharpness, "
+                          f"got a = {float(value):.3g}")
+    return float(value)
+
+
+def gradient_descent_minimum(landscape, start, learning_rate: float, steps: int) -> jax.Array:
+    """θ after `steps` iterations of full-batch gradient descent θ ← θ − η∇L(θ) on the
+    landscape's loss from `start` (one compiled `lax.scan`; a GD minimum where GD converges,
+    the start of Wu, Ma & E's restart experiment)."""
+    def body(theta, _):
+        return theta - learning_rate * jax.grad(landscape.loss)(theta), None
+
+    descend = jax.jit(lambda theta: jax.lax.scan(body, theta, None, length=steps)[0])
+    theta = descend(jax.numpy.asarray(start))
+    if not bool(jax.numpy.all(jax.numpy.isfinite(theta))):
+        raise ConfigError(f"start 'gd-minimum': gradient descent at start.learning_rate = "
+                          f"{learning_rate:g} diverged (too large a rate)")
+    return theta
+
+
 def _start(point: dict, landscape, model) -> jax.Array:
-    """The start: given coordinates, the landscape's minimum, or a model's initial parameters."""
+    """The start: given coordinates, the landscape's minimum, a model's initial parameters, or
+    where full-batch gradient descent from them ends ("gd-minimum")."""
     value = point["start"]
     dim = landscape.dim
     if isinstance(value, tuple):
@@ -341,9 +423,14 @@ def _start(point: dict, landscape, model) -> jax.Array:
         return jax.numpy.asarray(start, jax.numpy.zeros(()).dtype)
     if value == "initial" and hasattr(model, "initial_parameters"):
         return model.initial_parameters
+    if value == "gd-minimum" and hasattr(model, "initial_parameters"):
+        return _cached(_GD_MINIMA, point, lambda: gradient_descent_minimum(
+            landscape, model.initial_parameters, float(point["start.learning_rate"]),
+            int(point["start.steps"])))
     if value != "minimum":
-        raise ConfigError(f"start must be 'minimum', 'initial' (a network's initialisation) or "
-                          f"a list of {dim} coordinates, got {value!r}")
+        raise ConfigError(f"start must be 'minimum', 'initial' or 'gd-minimum' (from a "
+                          f"network's initialisation) or a list of {dim} coordinates, got "
+                          f"{value!r}")
     try:
         return landscape.minimum()
     except NotImplementedError:

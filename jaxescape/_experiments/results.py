@@ -144,7 +144,9 @@ def load_escape_times(directory, point) -> dict[str, np.ndarray]:
     """The raw arrays of one stored point, verified against the manifest.
 
     A direct point gives `escape_time` (= `escape_step` · `dt`; the censoring time for censored
-    particles), `escape_step`, `censored`, `diverged` (boolean per particle) and `dt`; a
+    particles), `escape_step`, `censored`, `diverged` (boolean per particle), `boundary` (the
+    index of the criterion a particle crossed, −1 if none; points declared by components) and
+    `dt`; a
     splitting point gives its runs' `run_probabilities` and `num_iterations`; a measure point
     gives the arrays its measurement returned.
 

@@ -24,7 +24,8 @@ out-of-range value names the field (`ConfigError`, a `ValueError`).
 
 A point can also be any run the library can do, declared by components (`components.py`):
 `landscape`, `dynamics` (default "langevin"), `model`, `data` and `optimizer` (real SGD),
-`criterion` (default "past-saddle") and `start` (default "minimum"), each a name or a table
+`criterion` (default "past-saddle") and `start` (default "minimum"; "initial", "gd-minimum"
+with `start.learning_rate` and `start.steps`, or coordinates), each a name or a table
 `{name = ..., option = ...}` flattened into the keys `component` and `component.option`, with
 `dt`, `max_steps`, `seed`, `crossing_correction`, `particles` (or `replicas`, `runs`), a free
 `label`, the point's own `method`, and `reference = false` to skip the exact reference (e.g.
@@ -133,8 +134,8 @@ def _flatten(values: Mapping, grid: bool = False) -> dict:
     """
     flat = {}
     for key, value in values.items():
-        if key in components.COMPONENTS and key != "start" and isinstance(value, Mapping) \
-                and (grid or key != "landscape" or "name" in value):
+        if key in components.COMPONENTS and isinstance(value, Mapping) \
+                and (grid or key not in ("landscape", "start") or "name" in value):
             for option, item in value.items():
                 flat[key if option == "name" else f"{key}.{option}"] = item
         else:
@@ -150,8 +151,9 @@ def _check_value(key, value, source: str):
                               f"{', '.join(map(repr, (*LANDSCAPES, *components.LANDSCAPES)))} "
                               f"or an import path 'package.module:function', got {value!r}")
         value = components.check_value(source, value)
-        if key == "start" and not (isinstance(value, tuple) or value in ("minimum", "initial")):
-            raise ConfigError(f"{source} must be 'minimum', 'initial' or a list of "
+        if key == "start" and not (isinstance(value, tuple) or value in components.STARTS):
+            raise ConfigError(f"{source} must be one of "
+                              f"{', '.join(map(repr, components.STARTS))} or a list of "
                               f"coordinates, got {value!r}")
         if key in components.REGISTRIES or key == "optimizer":
             components.resolve(key, value)
@@ -182,6 +184,26 @@ def _check_grid(grid, source: str) -> dict:
         )
     return checked
 
+
+
+def _check_start(point: dict, index: int) -> None:
+    """The start's options (`start.option`): only those of its kind, and for "gd-minimum" a
+    learning rate > 0 and a number of steps ≥ 1."""
+    name = point["start"] if isinstance(point["start"], str) else "coordinates"
+    allowed = components.STARTS.get(name, ())
+    for key in point:
+        if key.startswith("start.") and point[key] is not None \
+                and key[len("start."):] not in allowed:
+            takes = ", ".join(f"start.{option}" for option in allowed) or "no options"
+            raise ConfigError(f"point {index}: unknown key {key}; start {name!r} takes {takes}")
+    if name == "gd-minimum":
+        rate, steps = point.get("start.learning_rate"), point.get("start.steps")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+            raise ConfigError(f"point {index}: start 'gd-minimum' needs start.learning_rate, a "
+                              f"number > 0, got {rate!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"point {index}: start 'gd-minimum' needs start.steps, an "
+                              f"integer ≥ 1, got {steps!r}")
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
@@ -295,10 +317,7 @@ class Sweep:
             if point.get("landscape") is None and point.get("model") is None:
                 raise ConfigError(f"point {index}: landscape is required (or model and data "
                                   "for dynamics 'sgd' and 'minibatch-noise')")
-            stray = [key for key in point if key.startswith("start.") and key != "start.guess"]
-            if stray:
-                raise ConfigError(f"point {index}: unknown key {stray[0]}; start takes only "
-                                  "start.guess (where BFGS looks for the minimum)")
+            _check_start(point, index)
 
     def _given(self, index: int) -> set:
         varying = self.points[index] if self.points else self.grid

@@ -177,8 +177,11 @@ def _simulate(plan: dict, criteria, start, key, **options):
 
 
 def _arrays(result, prefix: str = "") -> dict:
+    """The raw per-particle results stored with a point (`boundary`: the criterion each
+    escaped particle crossed, -1 for the others)."""
     return {f"{prefix}escape_step": result.escape_step, f"{prefix}censored": result.censored,
-            f"{prefix}diverged": result.diverged, f"{prefix}dt": np.float64(result.dt)}
+            f"{prefix}diverged": result.diverged, f"{prefix}boundary": result.boundary,
+            f"{prefix}dt": np.float64(result.dt)}
 
 
 def _add_extrapolation(row: dict, arrays: dict, statistics: dict, coarse, exact) -> None:
