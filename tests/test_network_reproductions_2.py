@@ -23,19 +23,21 @@ from jaxescape._reproductions.meng_networks import (
     mean_interval,
     train_and_evaluate,
 )
-from jaxescape._reproductions.wu_escape import gd_minimum, survival
+from jaxescape._experiments.components import start_sharpness
+from jaxescape._reproductions.wu_escape import built_problem, survival, sweep_points, verdict
 from jaxescape._reproductions.wu_minima import wilson_interval
 
 MENG = "jaxescape._reproductions.meng_networks:train_and_evaluate"
-WU = "jaxescape._reproductions.wu_escape:restart_from_minimum"
+WU = "jaxescape._reproductions.wu_escape:minimum_facts"
 MENG_OPTIONS = dict(networks=6, num_train=100, hidden=8, steps=60, learning_rate=0.1,
                     data_seed=0)
 MENG_SETTINGS = ((8, 0.0), (50, 0.0), (50, 5e-4), (50, 2e-3))  # (B, κ)
-MINIMUM = dict(num_train=60, hidden=8, learning_rate=0.05, gd_steps=3000, data_seed=0,
-               accuracy_threshold=0.9, loss_factor=10.0)
-# SGD at B = 1 and 30 from the GD minimum; GD at 0.5·2/a (stable) and 1.5·2/a (unstable).
-WU_POINTS = (("sgd/0", 1, 0.0, 32, 80), ("sgd/1", 30, 0.0, 32, 80), ("gd/0", 60, 0.5, 2, 200),
-             ("gd/1", 60, 1.5, 2, 200))
+WU_PROBLEM = dict(num_train=60, hidden=8, gd_learning_rate=0.05, gd_steps=3000,
+                  accuracy_threshold=0.9, loss_factor=10.0)
+# SGD at B = 1 and 30 from the GD minimum; GD at 0.5·2/a (stable) and 1.5·2/a (unstable); SGD at
+# B = 1 with the accuracy criterion alone.
+WU_SIZE = dict(particles=32, max_steps=80, batches=(1, 30), gd_factors=(0.5, 1.5),
+               gd_particles=2, gd_max_steps=200, accuracy_batches=(1,))
 
 
 def run_points(name, points, directory):
@@ -54,27 +56,31 @@ def meng_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def wu_run(tmp_path_factory):
-    points = [{"label": label, "method": "measure",
-               "measurement": {"name": WU, "batch_size": batch, "rate_factor": factor,
-                               "particles": particles, "max_steps": steps, **MINIMUM}}
-              for label, batch, factor, particles, steps in WU_POINTS]
-    return run_points("wu-escape", points, tmp_path_factory.mktemp("wu-escape") / "run")
+    return run_points("wu-escape", sweep_points(WU_SIZE, WU_PROBLEM, 0),
+                      tmp_path_factory.mktemp("wu-escape") / "run")
 
 
 def test_both_are_registered_and_declared_at_every_size():
-    for name, function in (("meng-networks", MENG), ("wu-escape", WU)):
-        assert_declared_at_every_size(name, function)
+    assert_declared_at_every_size("meng-networks", MENG)
     meng = declared_sweep("meng-networks", "default").expand()
     assert len(meng) == 4 and min(point["measurement.networks"] for point in meng) >= 100
     assert len({point["measurement.steps"] for point in meng}) == 1  # equal iterations
+    for size in ("smoke", "default"):
+        points = declared_sweep("wu-escape", size, 3).expand()
+        assert {point["seed"] for point in points} == {3}
+        assert [point["measurement"] for point in points if point["method"] == "measure"] == [WU]
+        escapes = [point for point in points if point["method"] != "measure"]
+        assert {point["start"] for point in escapes} == {"gd-minimum"}
+        assert {point["criterion"] for point in escapes} == {"accuracy-below"}
     wu = [point for point in declared_sweep("wu-escape", "default").expand()
           if point["label"].startswith("sgd/")]
-    assert len(wu) >= 3 and {point["measurement.particles"] for point in wu} == {10_000}
+    assert len(wu) >= 3 and {point["particles"] for point in wu} == {10_000}
 
 
 def test_spec_prints_a_sweep(capsys):
     assert main(["reproduce", "wu-escape", "--size", "smoke", "--spec"]) == 0
-    assert "wu_escape:restart_from_minimum" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wu_escape:minimum_facts" in out and "gd-minimum" in out
 
 
 def test_interval_closed_forms():
@@ -135,29 +141,46 @@ def test_survival_on_given_arrays():
                                [1, 0.75, 0.75, 0.5, 0.25])
 
 
+def test_verdict_uses_the_bounds_as_necessary_conditions():
+    """A failed bound predicts leaving; where both hold only ρ ≤ 1 predicts staying."""
+    assert verdict(True, 0.5) == "unstable" and verdict(True, 2.0) == "unstable"
+    assert verdict(False, 0.64) == "stable" and verdict(False, 1.0) == "stable"
+    assert verdict(False, 1.07) == "undecided"
+
+
 def test_wu_escape_fractions_and_linear_stability_from_the_stored_points(wu_run):
     directory, summary = wu_run
     for name in ("results.json", "results.md", "wu-escape.png"):
         assert (directory / name).stat().st_size > 0
-    _, _, _, facts = gd_minimum(MINIMUM["num_train"], MINIMUM["hidden"], MINIMUM["data_seed"],
-                                MINIMUM["learning_rate"], MINIMUM["gd_steps"])
-    assert summary["minimum"]["sharpness"] == pytest.approx(facts["sharpness"])
+    built = built_problem(WU_PROBLEM, 0)
+    sharpness = start_sharpness(built["landscape"], built["start"])
+    assert summary["minimum"]["sharpness"] == pytest.approx(sharpness)
     # GD converged where it is stable: a ≤ 2/η at the minimum.
-    assert facts["sharpness"] < 2 / MINIMUM["learning_rate"]
-    for index, (_, batch, factor, particles, steps) in enumerate(WU_POINTS):
-        arrays = jxe.load_escape_times(directory, index)
+    assert sharpness < 2 / WU_PROBLEM["gd_learning_rate"]
+    escape_points = [("sgd", batch, None, WU_SIZE["particles"], WU_SIZE["max_steps"])
+                     for batch in WU_SIZE["batches"]]
+    escape_points += [("gd", WU_PROBLEM["num_train"], factor, WU_SIZE["gd_particles"],
+                       WU_SIZE["gd_max_steps"]) for factor in WU_SIZE["gd_factors"]]
+    escape_points += [("accuracy", batch, None, WU_SIZE["particles"], WU_SIZE["max_steps"])
+                      for batch in WU_SIZE["accuracy_batches"]]
+    for index, (kind, batch, factor, particles, steps) in enumerate(escape_points):
+        arrays = jxe.load_escape_times(directory, index + 1)  # point 0: the minimum
         row = summary["points"][index]
         escaped = ~arrays["censored"]
-        assert (row["runs"], row["escaped"]) == (particles, int(escaped.sum()))
+        assert (row["batch_size"], row["runs"], row["escaped"]) == (
+            batch, particles, int(escaped.sum()))
         assert (row["wilson_low"], row["wilson_high"]) == pytest.approx(
             wilson_interval(int(escaped.sum()), particles))
-        assert np.all(arrays["exit_step"][arrays["censored"]] == steps)
+        assert np.all(arrays["escape_step"][arrays["censored"]] == steps)
+        assert row["by_accuracy"] + row["by_loss"] + row["diverged"] == row["escaped"]
+        if kind == "accuracy":  # one criterion: every escape is by accuracy
+            assert np.all(arrays["boundary"][escaped] == 0)
         if factor:
-            assert row["learning_rate"] == pytest.approx(factor * 2 / facts["sharpness"])
+            assert row["learning_rate"] == pytest.approx(factor * 2 / sharpness)
     # Linear stability of GD: at 0.5·2/a it stays, at 1.5·2/a (|1 − ηa| = 2) it leaves.
     stable, unstable = summary["points"][2], summary["points"][3]
-    assert not stable["predicted_unstable"] and stable["escaped"] == 0
-    assert unstable["predicted_unstable"] and unstable["escaped"] == unstable["runs"]
+    assert stable["verdict"] == "stable" and stable["escaped"] == 0
+    assert unstable["verdict"] == "unstable" and unstable["escaped"] == unstable["runs"]
 
 
 def test_report_rebuilds_results_json(meng_run, wu_run):
