@@ -84,6 +84,16 @@ def test_bad_restart_options_name_the_field(changes, message):
     assert message in str(error.value)
 
 
+def test_gd_minimum_needs_a_network():
+    landscape = {"landscape": {"name": "double-well", "barrier_height": 1.0, "curvature": 4.0},
+                 "dynamics": {"name": "langevin", "temperature": 0.5},
+                 "start": {"name": "gd-minimum", "learning_rate": 0.1, "steps": 10},
+                 "particles": 10}
+    sweep = make_sweep({"name": "restart", "points": [landscape]}, "test")
+    with pytest.raises(ConfigError, match="start 'gd-minimum' needs a model with initial"):
+        build_point(sweep.expand()[0])
+
+
 def test_stability_fraction_is_an_option_of_training_dynamics_only():
     langevin = {"landscape": {"name": "double-well", "barrier_height": 1.0, "curvature": 4.0},
                 "dynamics": {"name": "langevin", "temperature": 0.5,

@@ -421,9 +421,12 @@ def _start(point: dict, landscape, model) -> jax.Array:
             raise ConfigError(f"start must have {dim} coordinates (the landscape's dim), got "
                               f"{start.shape[0]}")
         return jax.numpy.asarray(start, jax.numpy.zeros(()).dtype)
-    if value == "initial" and hasattr(model, "initial_parameters"):
+    if value in ("initial", "gd-minimum") and not hasattr(model, "initial_parameters"):
+        raise ConfigError(f"start {value!r} needs a model with initial parameters (a network, "
+                          f"model = 'mlp'), got {type(model).__name__ if model else 'none'}")
+    if value == "initial":
         return model.initial_parameters
-    if value == "gd-minimum" and hasattr(model, "initial_parameters"):
+    if value == "gd-minimum":
         return _cached(_GD_MINIMA, point, lambda: gradient_descent_minimum(
             landscape, model.initial_parameters, float(point["start.learning_rate"]),
             int(point["start.steps"])))
