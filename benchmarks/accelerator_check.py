@@ -69,6 +69,7 @@ Writes DIR/accelerator_check-<device>.json and .md (benchmarks/README.md, "Accel
 """
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import io
@@ -198,6 +199,22 @@ class Clock:
     def left(self, reserve=0.0):
         """Seconds left, less `reserve` kept for the sections after this one."""
         return self.limit - reserve - (time.perf_counter() - self.start)
+
+
+@contextlib.contextmanager
+def forced_step_block(block: int):
+    """Every blocked process steps in blocks of `block` slots inside the `with` (the block is
+    read when a pool is traced: compilations are cleared on entry and exit)."""
+    from jaxescape import _particle
+
+    saved = _particle.default_step_block
+    _particle.default_step_block = lambda dim: block
+    jax.clear_caches()
+    try:
+        yield
+    finally:
+        _particle.default_step_block = saved
+        jax.clear_caches()
 
 
 def device_memory() -> dict:
@@ -387,19 +404,14 @@ def network_sgd(sizes, clock):
     rate = count * steps / timer.seconds
     figures = {"M/s": rate / 1e6, "mean train accuracy": float(np.mean(accuracy)),
                "block": _particle.default_step_block(model.num_parameters)}
-    earlier, saved = sizes["network_earlier_block"], _particle.default_step_block
+    earlier = sizes["network_earlier_block"]
     if clock.left() > 30:
-        try:
-            _particle.default_step_block = lambda dim: earlier
-            jax.clear_caches()  # the block is read when the pool is traced
+        with forced_step_block(earlier):
             run(steps)
             with peers.Timer() as earlier_timer:
                 run(steps)
-            figures[f"block 2^{earlier.bit_length() - 1} M/s"] = (
-                count * steps / earlier_timer.seconds / 1e6)
-        finally:
-            _particle.default_step_block = saved
-            jax.clear_caches()
+        figures[f"block 2^{earlier.bit_length() - 1} M/s"] = (
+            count * steps / earlier_timer.seconds / 1e6)
     return dict(particles=count, steps=steps, seconds=timer.seconds,
                 compile_seconds=timer.compile_seconds, particle_steps_per_second=rate,
                 figures=figures)
@@ -749,27 +761,20 @@ def small_runs(sizes, clock):
         runners = {"loop": lambda: network.vmap_runner(model, data, count),
                    "default block": lambda: network.jaxescape_runner(model, data, count, True,
                                                                      steps=steps)}
-        saved = _particle.default_step_block
         for name, make in runners.items():
             run, work = make()
             seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
             figures[f"{label} {name} M/s"] = work(steps) / seconds / 1e6
-        try:
-            _particle.default_step_block = lambda dim: earlier
-            jax.clear_caches()  # the block is read when the pool is traced
+        with forced_step_block(earlier):
             run, work = network.jaxescape_runner(model, data, count, True, steps=steps)
             seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
-            figures[f"{label} block 2^{earlier.bit_length() - 1} M/s"] = (
-                work(steps) / seconds / 1e6)
-        finally:
-            _particle.default_step_block = saved
-            jax.clear_caches()
+        figures[f"{label} block 2^{earlier.bit_length() - 1} M/s"] = work(steps) / seconds / 1e6
     return dict(steps=steps, figures=figures)
 
 
 def host_copies(sizes, clock):
     """The copy of a run's final parameters to the host, which `fixed_costs` found to be most of
-    a network run's fixed cost (0.41 s for 8192 mori networks on the H100, about 1.4 GB/s):
+    a network run's fixed cost on the H100 (benchmarks/README.md §8, third lease):
     `simulate`'s own `host_copy` (`_engine/devices.py`: into one writable NumPy array) against
     `np.asarray` (read-only), and against a `jax.device_put` to the device's "pinned_host"
     memory first; a float32 array of `host_copy_shape` (8192 mori networks: 577 MB), made anew

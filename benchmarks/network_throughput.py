@@ -304,8 +304,8 @@ def main():
     parser.add_argument("--output", default=str(pathlib.Path(__file__).parent / "results"))
     args = parser.parse_args()
     # Before JAX's first computation: JAX takes three quarters of a GPU's memory by default, and
-    # the torch.func rows in the same process then ran out of it at 2^16 networks on an 80 GB
-    # H100; allocate as needed.
+    # the torch.func rows in the same process then run out of it (benchmarks/README.md §10);
+    # allocate as needed.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     jxe.use_cpu_cores(args.cpu_devices)
     if args.probe:

@@ -386,8 +386,7 @@ def start_sharpness(landscape, start) -> float:
     """a = λ_max(∇²L) at `start`: the top Hessian eigenvalue of the landscape's loss by Lanczos
     (`hessian_top_eigenvalues`, `SHARPNESS_ITERATIONS` iterations, key 0). Gradient descent at
     η is stable at a minimum only if a ≤ 2/η (Wu, Ma & E; docs/THEORY.md §5.3)."""
-    loss = landscape.loss
-    value = hessian_top_eigenvalues(loss, start, 1, jax.random.key(0),
+    value = hessian_top_eigenvalues(landscape.loss, start, 1, jax.random.key(0),
                                     num_iterations=min(SHARPNESS_ITERATIONS, start.shape[0]))[0]
     if not float(value) > 0:
         raise ConfigError(f"dynamics.{STABILITY_FRACTION} needs a start of positive sharpness, "

@@ -185,7 +185,6 @@ def _check_grid(grid, source: str) -> dict:
     return checked
 
 
-
 def _check_start(point: dict, index: int) -> None:
     """The start's options (`start.option`): only those of its kind, and for "gd-minimum" a
     learning rate > 0 and a number of steps ≥ 1."""
@@ -204,6 +203,7 @@ def _check_start(point: dict, index: int) -> None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"point {index}: start 'gd-minimum' needs start.steps, an "
                               f"integer ≥ 1, got {steps!r}")
+
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:

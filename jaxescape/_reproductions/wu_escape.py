@@ -177,6 +177,8 @@ def point_summary(point: dict, arrays: dict, facts: dict, num_train: int) -> dic
     steps, boundary = np.asarray(arrays["escape_step"]), np.asarray(arrays["boundary"])
     low, high = wilson_interval(int(escaped.sum()), escaped.size)
     gone = escaped & ~diverged
+    bound_violated = bool(a > a_bound or s > s_bound)
+    growth = float(mean_square_growth(rate, batch, num_train, a, s))
     return {
         "batch_size": batch, "learning_rate": rate,
         "stability_fraction": point.get("dynamics.stability_fraction"),
@@ -188,10 +190,9 @@ def point_summary(point: dict, arrays: dict, facts: dict, num_train: int) -> dic
         "median_escape_step": float(np.median(steps[escaped])) if escaped.any() else None,
         "mean_escape_step": float(np.mean(steps[escaped])) if escaped.any() else None,
         "sharpness_bound": a_bound, "non_uniformity_bound": s_bound,
-        "growth_factor": float(mean_square_growth(rate, batch, num_train, a, s)),
-        "predicted_unstable": bool(a > a_bound or s > s_bound),
-        "verdict": verdict(a > a_bound or s > s_bound, mean_square_growth(
-            rate, batch, num_train, a, s)),
+        "growth_factor": growth,
+        "predicted_unstable": bound_violated,
+        "verdict": verdict(bound_violated, growth),
     }
 
 
@@ -261,8 +262,8 @@ def analyse(run, size: str = "default") -> dict[str, bytes]:
         lines.append(
             f"| {row['kind']} | {row['batch_size']} | {row['learning_rate']:.4g} | "
             f"{row['sharpness_bound']:.3g} | {row['non_uniformity_bound']:.3g} | "
-            f"{row['growth_factor']:.3g} | {row['verdict']} | {row['escaped']}/{row['runs']} ({row['by_accuracy']}, {row['by_loss']}, "
-            f"{row['diverged']}) | {row['escaped_fraction']:.4f} ({row['wilson_low']:.4f}–"
+            f"{row['growth_factor']:.3g} | {row['verdict']} | {row['escaped']}/{row['runs']} "
+            f"({row['by_accuracy']}, {row['by_loss']}, {row['diverged']}) | {row['escaped_fraction']:.4f} ({row['wilson_low']:.4f}–"
             f"{row['wilson_high']:.4f}) | {median} |")
     lines += checks_markdown(checks)
     figure, axes = new_figure(1)
