@@ -554,8 +554,9 @@ def fixed_costs(sizes, clock):
     """Per-step rate and per-run fixed cost, from two run lengths S1 < S2 of the same N: the
     marginal rate N·(S2 − S1)/(t2 − t1) and the intercept t1 − N·S1/rate (transfers to the
     host, the first harvest, result assembly), for the 1-D engine (`simulate_chunks`, as
-    `engine_1d`) and the mori MLP (`simulate`, as `network_breakdown`, against jaxescape's
-    update in the hand-written loop). Tells a per-step gap from a per-run one."""
+    `engine_1d`) and the mori MLP (`simulate`, as `network_breakdown`, with and without
+    positions, against jaxescape's update in the hand-written loop). Tells a per-step gap from
+    a per-run one, and how much of the latter is the copy of the parameters to the host."""
     import network_throughput as network
 
     problem = peers.make_problem("1d", peers.THROUGHPUT_BARRIER_RATIO)
@@ -568,6 +569,9 @@ def fixed_costs(sizes, clock):
             problem.dynamics, problem.criterion, problem.start, count_1d, steps)),
         "mori simulate": (count_mori, lambda steps: (lambda run: lambda: run(steps))(
             network.jaxescape_runner(model, data, count_mori, True, steps=steps)[0])),
+        "mori simulate, without positions": (count_mori, lambda steps: (
+            lambda run: lambda: run(steps))(network.jaxescape_runner(
+                model, data, count_mori, True, steps=steps, keep_positions=False)[0])),
         "mori update in loop": (count_mori, lambda steps: (lambda run: lambda: run(steps))(
             network.step_loop_runner(model, data, count_mori)[0])),
     }

@@ -21,7 +21,8 @@ best of each row is kept, so a round slowed by other processes does not count):
   shapes on this device, an upper bound for any JAX implementation of the step.
 - jaxescape: `jxe.simulate(MinibatchSGD(NetworkModel(eqx.nn.MLP), ...), NeverEscape(), ...)`,
   per-epoch shuffling (the default) and with replacement; each timed call includes input
-  validation and the copy of the results to NumPy; compilation excluded (a warm-up call).
+  validation and the copy of the results to NumPy (every network's parameters, or with
+  `keep_positions=False` only the escape records); compilation excluded (a warm-up call).
   On a CPU the process first exposes one device per core (`jxe.use_cpu_cores`, as the
   command line does; `--cpu-devices D` to choose), and `simulate` runs a chunk on each; the
   other JAX rows run on the first device, as a user's own `jit` does. Three rows take it apart:
@@ -41,9 +42,9 @@ best of each row is kept, so a round slowed by other processes does not count):
 `--memory`: peak resident memory of `simulate_chunks` over 2·10^4 and 10^5 networks
 (the digits MLP, 2410 parameters, 4 steps, chunks of 2^14, each chunk reduced to the mean loss of
 256 of its networks as it arrives) and of one `simulate` call over 10^5 (whose result holds
-every network's parameters, 10^5 · 2410 · 4 B = 0.96 GB), each in a fresh subprocess; the peak
-is its VmHWM. Written to benchmarks/results/network_memory-<platform>.json (`--only-memory`:
-these rows alone).
+every network's parameters, 10^5 · 2410 · 4 B = 0.96 GB; and with `keep_positions=False`, only
+the escape records), each in a fresh subprocess; the peak is its VmHWM. Written to
+benchmarks/results/network_memory-<platform>.json (`--only-memory`: these rows alone).
 
 Usage: python benchmarks/network_throughput.py [--particles 1024,4096,16384] [--rounds R]
        [--workloads digits,mori] [--torch-threads 1,2] [--cpu-devices D]
@@ -126,17 +127,18 @@ def batched_dot_runner(hidden, num_particles):
 
 
 def jaxescape_runner(model, data, num_particles, replacement, num_slots=None, *, steps,
-                     devices=None):
+                     devices=None, keep_positions=True):
     """`simulate`; `num_slots=num_particles` runs every particle in one pool (no refills);
-    `devices` as `simulate`'s (default: all). Compiles by a warm-up run of the timed length
-    `steps` (`check_every` follows max_steps)."""
+    `devices` and `keep_positions` as `simulate`'s (default: all devices, positions kept).
+    Compiles by a warm-up run of the timed length `steps` (`check_every` follows max_steps)."""
     sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE,
                            replacement=replacement)
 
     def run(steps):
         return jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(0),
                             num_particles=num_particles, max_steps=steps,
-                            num_slots=num_slots, devices=devices).position
+                            num_slots=num_slots, devices=devices,
+                            keep_positions=keep_positions).position
 
     run(steps)  # compiles
     return run, lambda steps: num_particles * steps
@@ -161,7 +163,7 @@ def step_loop_runner(model, data, num_particles):
         return jax.vmap(one)(particles)
 
     particles = jnp.arange(num_particles, dtype=jnp.uint32)
-    train(particles, 2).block_until_ready()
+    jax.block_until_ready(train(particles, 2))
     return (lambda steps: train(particles, steps)), lambda steps: num_particles * steps
 
 
@@ -240,38 +242,43 @@ def torch_func_runner(model, data, num_particles, loss_name, threads):
     return run, lambda steps: num_particles * steps
 
 
-def memory_probe(num_particles, chunked):
-    """Peak memory (MiB) of one run over `num_particles` MLP 64-32-10 networks (this process)."""
+MEMORY_RUNS = ("simulate", "simulate_chunks", "simulate, keep_positions=False")
+
+
+def memory_probe(num_particles, run):
+    """Peak memory (MiB) of one run (one of `MEMORY_RUNS`) over `num_particles` MLP 64-32-10
+    networks (this process)."""
     data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
     model = make_model((32,), "cross_entropy")
     sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE)
     options = dict(num_particles=num_particles, max_steps=4)
     began = time.perf_counter()
-    if chunked:
+    if run == "simulate_chunks":
         losses = []
         for _, result in jxe.simulate_chunks(sgd, jxe.NeverEscape(), model.initial_parameters,
                                              jr.key(0), chunk_size=2**14, **options):
             losses.append(float(jxe.evaluate_particles(model, result.position[:256],
                                                        data).loss.mean()))
     else:
+        keep = run == "simulate"
         result = jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(0),
-                              **options)
-        assert result.position.shape == (num_particles, model.num_parameters)
+                              keep_positions=keep, **options)
+        assert result.position.shape == (num_particles, model.num_parameters * keep)
     seconds = time.perf_counter() - began
     # VmHWM, the peak of this process's memory map (ru_maxrss would carry the parent's peak over
     # fork and exec).
     peak = next(int(line.split()[1]) for line in open("/proc/self/status")
                 if line.startswith("VmHWM")) / 1024
-    print(json.dumps({"particles": num_particles, "chunked": chunked,
+    print(json.dumps({"particles": num_particles, "run": run,
                       "parameters": model.num_parameters, "seconds": seconds,
                       "peak_rss_mib": peak}))
 
 
 def memory_rows():
     rows = []
-    for num_particles, chunked in ((2 * 10**4, True), (10**5, True), (10**5, False)):
+    for num_particles, run in ((2 * 10**4, 1), (10**5, 1), (10**5, 0), (10**5, 2)):
         output = subprocess.run(
-            [sys.executable, __file__, "--probe", f"{num_particles},{int(chunked)}"],
+            [sys.executable, __file__, "--probe", f"{num_particles},{run}"],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
             capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
@@ -309,8 +316,8 @@ def main():
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     jxe.use_cpu_cores(args.cpu_devices)
     if args.probe:
-        count, chunked = args.probe.split(",")
-        return memory_probe(int(count), bool(int(chunked)))
+        count, run = args.probe.split(",")
+        return memory_probe(int(count), MEMORY_RUNS[int(run)])
     if args.only_memory:
         return write_memory(jax.devices()[0])
 
@@ -337,6 +344,8 @@ def main():
                 "batched dot (forward layers)": lambda: batched_dot_runner(hidden, count),
                 "jaxescape, per-epoch shuffling": lambda: jaxescape_runner(
                     model, data, count, False, steps=steps),
+                "jaxescape, per-epoch, without positions": lambda: jaxescape_runner(
+                    model, data, count, False, steps=steps, keep_positions=False),
                 "jaxescape, with replacement": lambda: jaxescape_runner(
                     model, data, count, True, steps=steps),
                 "jaxescape, with replacement, one pool of N": lambda: jaxescape_runner(

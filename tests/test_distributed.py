@@ -107,8 +107,15 @@ def test_one_process_is_simulate_and_inputs_are_checked():
     expected = jxe.simulate(*arguments, jax.random.key(3), num_particles=50, **options)
     for got, want in zip(result, expected):
         np.testing.assert_array_equal(got, want)
+    dropped = jxe.simulate_distributed(*arguments, jax.random.key(3), num_particles=50,
+                                       keep_positions=False, **options)
+    assert dropped.position.shape == (50, 0)
+    np.testing.assert_array_equal(dropped.escape_step, expected.escape_step)
     with pytest.raises(ValueError, match="num_particles"):
         jxe.simulate_distributed(*arguments, jax.random.key(3), num_particles=0, **options)
+    with pytest.raises(TypeError, match="keep_positions must be True or False"):
+        jxe.simulate_distributed(*arguments, jax.random.key(3), num_particles=10,
+                                 keep_positions=None, **options)
     with pytest.raises(TypeError, match="key"):
         jxe.simulate_distributed(*arguments, 3, num_particles=10, **options)
 

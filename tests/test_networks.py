@@ -117,6 +117,13 @@ def test_accuracy_criterion_stops_particles_that_forget():
         result = jxe.simulate(sgd, criterion, trained, jax.random.key(5), num_particles=8,
                               max_steps=20)
         assert np.all(~result.censored) if escaped else np.all(result.censored)
+    # Without positions (no N × 139 parameters stored or copied): the same escape records.
+    sgd = jxe.MinibatchSGD(model, WINE.train, batch_size=4, learning_rate=3.0)
+    kept, dropped = (jxe.simulate(sgd, criterion, trained, jax.random.key(5), num_particles=64,
+                                  max_steps=20, keep_positions=keep) for keep in (True, False))
+    assert 0 < kept.censored.sum() < 64 and dropped.position.shape == (64, 0)
+    for name in ("escape_step", "boundary", "censored", "diverged"):
+        np.testing.assert_array_equal(getattr(dropped, name), getattr(kept, name), err_msg=name)
 
 
 def test_random_initialisation_of_each_particle():

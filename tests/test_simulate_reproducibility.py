@@ -84,6 +84,23 @@ def test_simulate_chunks_joined_equal_simulate_whose_arrays_are_writable():
         assert getattr(reference(), name).flags.writeable, name
 
 
+def test_without_positions_the_escape_records_are_the_same():
+    """`keep_positions=False` keeps no positions (shape (N, 0)) and changes no other number,
+    chunked or not, through `simulate_chunks` too; a non-boolean is named before running."""
+    expected = reference()
+    for options in (dict(num_slots=4096), dict(chunk_size=777, num_slots=256, check_every=7)):
+        result = run(keep_positions=False, **options)
+        assert result.position.shape == (NUM_PARTICLES, 0)
+        assert_identical(result, expected._replace(position=expected.position[:, :0]))
+    landscape, dynamics, criterion = problem()
+    chunks = [chunk for _, chunk in jxe.simulate_chunks(
+        dynamics, criterion, landscape.minimum(), jax.random.key(7), keep_positions=False,
+        num_particles=NUM_PARTICLES, dt=DT, max_steps=MAX_STEPS, chunk_size=1000)]
+    assert [chunk.position.shape for chunk in chunks] == [(1000, 0)] * 3
+    with pytest.raises(TypeError, match="keep_positions must be True or False, got 'no'"):
+        run(keep_positions="no")
+
+
 def test_default_check_every_splits_max_steps_into_equal_rounds_of_at_most_32():
     from jaxescape._engine import default_check_every
 

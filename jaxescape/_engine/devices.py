@@ -95,10 +95,11 @@ def host_copy(array: jax.Array) -> np.ndarray:
     return copy
 
 
-def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_every, options,
-             bar, mesh):
+def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, keep_positions,
+             check_every, options, bar, mesh):
     """Runs one chunk per device of `mesh` (`counts[i]` particles from `first_indices[i]`, 0 for
-    an idle device); returns the host buffers, one block of `capacity` rows per device."""
+    an idle device); returns the host buffers, one block of `capacity` rows per device (their
+    positions of width 0 without `keep_positions`)."""
     num_devices = len(counts)
     process = config[0]
     block, floor = process.step_block(dim) or 1, batch_floor(process, dim)
@@ -113,7 +114,8 @@ def run_wave(config, counts, first_indices, capacity, pool, dim, dtype, check_ev
     # back) share one compilation.
     wave_config = (jax.device_put(config, replicated), *jax.device_put(per_device, sharded))
     slots = sharded_slots(num_devices * num_slots, wave_config[0][2], sharded)
-    buffers = sharded_buffers(num_devices * capacity, dim, np.dtype(dtype), sharded)
+    buffers = sharded_buffers(num_devices * capacity, dim if keep_positions else 0,
+                              np.dtype(dtype), sharded)
     next_particle = jax.device_put(np.zeros(num_devices, np.int32), sharded)
     finished_before = 0
     pacer = CallPacer()

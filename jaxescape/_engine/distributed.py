@@ -55,6 +55,7 @@ def simulate_distributed(
         dynamics, criteria, initial_position, num_particles=num_particles, dt=settings["dt"],
         max_steps=max_steps, chunk_size=settings["chunk_size"], num_slots=settings["num_slots"],
         check_every=settings["check_every"], first_particle=first_particle,
+        keep_positions=settings["keep_positions"],
     )
     try:
         key_words = np.asarray(jax.random.key_data(key))
@@ -85,7 +86,7 @@ def simulate_distributed(
     else:  # fewer particles than processes
         share = EscapeResult(
             np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0, bool),
-            np.zeros((0, dim), dtype), float(dt_array),
+            np.zeros((0, dim if settings["keep_positions"] else 0), dtype), float(dt_array),
         )
     padded = [_pad(field, width) for field in share[:-1]]
     gathered = multihost_utils.process_allgather(padded)  # each (process_count, width, ...)

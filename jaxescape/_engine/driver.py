@@ -56,6 +56,7 @@ def _checked_arguments(
     progress: bool | str = False,
     devices: list | None = None,
     noise: str = "gaussian",
+    keep_positions: bool = True,
 ):
     """The validated arguments of `_waves` (all checks happen here, before any compilation)."""
     criteria = tuple(criteria) if isinstance(criteria, list | tuple) else (criteria,)
@@ -68,7 +69,7 @@ def _checked_arguments(
     initial_position, dt_array = check_simulation_inputs(
         dynamics, criteria, initial_position, num_particles=num_particles, dt=dt,
         max_steps=max_steps, chunk_size=chunk_size, num_slots=num_slots,
-        check_every=check_every, first_particle=first_particle,
+        check_every=check_every, first_particle=first_particle, keep_positions=keep_positions,
     )
     if noise not in NOISE_KINDS:
         raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
@@ -83,12 +84,13 @@ def _checked_arguments(
     return (
         dynamics, criteria, initial_position, key, dt_array, float(dt_array), num_particles,
         max_steps, chunk_size, num_slots, StepOptions(bool(crossing_correction), noise),
-        check_every, first_particle, progress, check_devices(devices),
+        check_every, first_particle, progress, check_devices(devices), bool(keep_positions),
     )
 
 
 def _waves(process, criteria, initial_position, key, dt, dt_value, num_particles, max_steps,
-           chunk_size, num_slots, options, check_every, first_particle, progress, devices):
+           chunk_size, num_slots, options, check_every, first_particle, progress, devices,
+           keep_positions):
     """Yields `(start, capacity, EscapeResult)` per wave of one chunk per device: chunk i of the
     wave holds rows [i·capacity, i·capacity + its count) of the host buffers, and every chunk
     but the wave's last is full, so the wave's particles are the buffers' first rows, in order."""
@@ -110,7 +112,7 @@ def _waves(process, criteria, initial_position, key, dt, dt_value, num_particles
             counts = [max(0, min(chunk_capacity, num_particles - start)) for start in starts]
             buffers = run_wave(
                 config, counts, [first_particle + start for start in starts], chunk_capacity,
-                pool, dim, dtype, check_every, options, bar, mesh,
+                pool, dim, dtype, keep_positions, check_every, options, bar, mesh,
             )
             yield wave_start, chunk_capacity, wave_result(buffers, sum(counts), dt_value)
 
@@ -163,6 +165,10 @@ def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) ->
       ½: weak order 1, Kloeden & Platen 1992 §14.1), kept for the benchmarks that measure it; it
       warns, since its first-passage bias was several times the Gaussian scheme's on one of
       the two problems measured (benchmarks/README.md §4).
+    - `keep_positions`: keep each particle's final position (default). False: `position` has
+      shape (N, 0), and the N·dim numbers are neither stored on the devices nor copied to the
+      host (for runs that need only the escape records, e.g. of networks). The escape records
+      do not change.
 
     **Returns:** an `EscapeResult` of NumPy arrays of length N. The same key gives the same
     numbers for any chunk_size, num_slots, check_every and device count.

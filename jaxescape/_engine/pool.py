@@ -31,7 +31,7 @@ class Buffers(NamedTuple):
 
     step: jax.Array  # shape=(chunk,), int32
     status: jax.Array  # shape=(chunk,), int8
-    position: jax.Array  # shape=(chunk, dim)
+    position: jax.Array  # shape=(chunk, dim), or (chunk, 0): positions not kept
 
 
 def final_status(outside, finite, new_step, max_steps):
@@ -117,9 +117,10 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
     where every particle has started and at most `shrink_at` slots run (the host then shrinks
     the pool; -1: never)."""
     process, criteria, initial_state, keys, dt, max_steps = constants
+    dim = jax.eval_shape(process.position, initial_state).shape[0]
     step_all = blocked_vmap(
         slot_step(process, criteria, keys, dt, max_steps, options, first_index),
-        process.step_block(buffers.position.shape[1]),
+        process.step_block(dim),
     )
     steps_per_iteration = type(process).steps_per_iteration
     start_states = None
@@ -136,7 +137,8 @@ def advance_chunk(constants, count, first_index, slots, buffers, next_particle, 
         return slots
 
     def harvest(slots, buffers, next_particle):
-        positions = jax.vmap(process.position)(slots.state)
+        # Buffers of width 0 keep no positions (nothing of them is computed).
+        positions = jax.vmap(process.position)(slots.state)[:, :buffers.position.shape[1]]
         return harvest_and_refill(
             slots, buffers, positions, initial_state, next_particle, count, start_states
         )

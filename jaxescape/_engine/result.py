@@ -20,7 +20,7 @@ class EscapeResult(NamedTuple):
     boundary: np.ndarray  # (N,) int8
     censored: np.ndarray  # (N,) bool
     diverged: np.ndarray  # (N,) bool
-    position: np.ndarray  # (N, dim): where each particle was when it stopped
+    position: np.ndarray  # (N, dim): where each particle stopped; (N, 0) if not kept
     dt: float
 
     @property

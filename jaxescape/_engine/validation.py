@@ -35,7 +35,7 @@ def check_positive_number(name: str, value) -> float:
 
 def check_simulation_inputs(
     dynamics, criteria, initial_position, *, num_particles, dt, max_steps, chunk_size, num_slots,
-    check_every, first_particle,
+    check_every, first_particle, keep_positions=True,
 ):
     """Validates everything `simulate` takes; returns the start point and dt as arrays."""
     if not isinstance(dynamics, AbstractParticleProcess):
@@ -65,6 +65,8 @@ def check_simulation_inputs(
             f"first_particle + num_particles must lie in [0, 2^32], got {first_particle} + "
             f"{num_particles}"
         )
+    if not isinstance(keep_positions, bool | np.bool_):
+        raise TypeError(f"keep_positions must be True or False, got {keep_positions!r}")
     if not criteria:
         raise ValueError("criteria must hold at least one escape criterion")
     if len(criteria) > 127:

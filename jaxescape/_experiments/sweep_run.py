@@ -170,9 +170,11 @@ def _simulate_general(plan: dict, key, label) -> tuple[dict, dict, list]:
 
 
 def _simulate(plan: dict, criteria, start, key, **options):
-    """The point's run, and its 2dt run (`simulate_level`) or None."""
+    """The point's run, and its 2dt run (`simulate_level`) or None. A point stores no positions
+    (`_arrays`), so none are kept (a network's are N × its parameters)."""
     if not plan["extrapolate"]:
-        return simulate(plan["dynamics"], criteria, start, key, **options), None
+        return simulate(plan["dynamics"], criteria, start, key, keep_positions=False,
+                        **options), None
     return simulate_level(plan["dynamics"], criteria, start, key, extrapolate=True, **options)
 
 

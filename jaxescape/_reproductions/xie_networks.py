@@ -313,7 +313,7 @@ def gaussian_chain_grid(particles: int = 2000, seed: int = 0, key: int = 11,
         result = simulate(chain, criterion, start, jax.random.fold_in(jax.random.key(key), index),
                           num_particles=int(particles), dt=rate,
                           max_steps=int(10 * _SGD_TAU_DEFAULT[index]), crossing_correction=False,
-                          num_slots=64, progress=progress)
+                          num_slots=64, progress=progress, keep_positions=False)
         steps = np.asarray(result.escape_step, np.float64)[np.asarray(result.escaped)]
         rows.append(dict(kind=kind, batch_size=batch, learning_rate=rate,
                          tau_iterations=float(steps.mean()),
