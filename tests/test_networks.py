@@ -10,6 +10,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxescape as jxe
+from jaxescape import _noise
 
 
 WINE = jxe.load_sklearn_dataset("wine", jax.random.key(0))  # 142 + 36 samples, 13 features
@@ -46,6 +47,31 @@ def test_module_particles_take_the_gradient_step_of_the_pytree():
     np.testing.assert_allclose(result.position, np.stack([expected, expected]), rtol=1e-5,
                                atol=1e-6)
     assert isinstance(model.unflatten(result.position[0]), eqx.nn.MLP)
+
+
+def test_sgd_state_holds_a_network_as_its_parameter_pytree():
+    """`MinibatchSGD` steps a network's pytree (`parameter_tree`), not the flat θ: the state's
+    structure is the network's, `position` ravels it back exactly, and one step (plain, with
+    momentum, with Meng's optimizer noise) equals the same step of the flat θ."""
+    model = jxe.NetworkModel(NETWORK, loss="cross_entropy")
+    theta, rate, particle, step = model.initial_parameters, 0.1, jnp.uint32(3), jnp.int32(5)
+    noisy = dict(optimizer=jxe.noisy_sgd, optimizer_noise=True,
+                 optimizer_options=dict(sigma=0.5, kappa=0.0, minimum_loss=0.0))
+    for options in (dict(), dict(optimizer_options=dict(momentum=0.9)), noisy):
+        sgd = jxe.MinibatchSGD(model, WINE.train, batch_size=8, learning_rate=rate,
+                               replacement=True, **options)
+        state = sgd.initial_state(theta)
+        assert jax.tree.structure(state[0]) == jax.tree.structure(model.unravel(theta))
+        np.testing.assert_array_equal(sgd.position(state), theta)
+        keys = _noise.stream_keys(jax.random.key(0), sgd.num_streams(theta.size, theta.dtype))
+        stepped = sgd.position(sgd.update(state, keys, particle, step))
+        indices = sgd.batch_indices(keys, particle, step)
+        expected = theta - rate * jax.grad(sgd.minibatch_loss)(theta, indices)
+        if "optimizer_noise" in options:  # + η √σ ζ, ζ the flat normals of (particle, step)
+            normals = sgd._normals(keys[1:], particle, step, theta)
+            assert np.abs(stepped - expected).max() > 0.05  # the noise moved it
+            expected = expected + rate * np.sqrt(0.5) * normals
+        np.testing.assert_allclose(stepped, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_function_of_a_pytree_and_labels_agree_with_the_module_and_one_hot():

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from .. import _noise
 from .._particle import (
@@ -213,11 +214,14 @@ class MinibatchSGD(AbstractParticleProcess):
         return max(floor, min(2**16, previous_power_of_two(2**20 // self.bytes_per_step())))
 
     def initial_state(self, position: jax.Array):
-        """(θ, optimizer state) of a particle at its start."""
-        return position, self.transformation().init(position)
+        """(θ, optimizer state) of a particle at its start; θ in the model's
+        `parameter_tree` form (a network's pytree of arrays, or the flat vector)."""
+        parameters = self.model.parameter_tree(position)
+        return parameters, self.transformation().init(parameters)
 
     def position(self, state) -> jax.Array:
-        return state[0]
+        """The flat θ of a state."""
+        return ravel_pytree(state[0])[0]
 
     @property
     def random_start(self) -> bool:
@@ -225,7 +229,8 @@ class MinibatchSGD(AbstractParticleProcess):
 
     def start_state(self, state, keys, identity):
         """(θ₀, optimizer state) of particle `identity`: θ₀ = initializer(its key, θ)."""
-        return self.initial_state(self.initializer(particle_key(keys, identity), state[0]))
+        return self.initial_state(self.initializer(particle_key(keys, identity),
+                                                   self.position(state)))
 
     def batch_indices(self, keys, particle_index, step) -> jax.Array:
         """The sample indices of one particle's minibatch at `step`, shape (B,)."""
@@ -257,26 +262,31 @@ class MinibatchSGD(AbstractParticleProcess):
         return self.model.loss(parameters, batch)
 
     def update(self, state, keys, particle_index, step):
-        """One SGD step of one particle (no batch axis)."""
-        position, optimizer_state = state
+        """One SGD step of one particle (no batch axis), on the state's parameter pytree."""
+        parameters, optimizer_state = state
         indices = self.batch_indices(keys, particle_index, step)
-        value, gradient = jax.value_and_grad(self.minibatch_loss)(position, indices)
+        # The loss of the raveled pytree: XLA compiles the model's slices of a concatenation
+        # to the arrays themselves, and their gradient to the arrays' gradients.
+        value, gradient = jax.value_and_grad(
+            lambda tree: self.minibatch_loss(ravel_pytree(tree)[0], indices))(parameters)
         extra = {"value": value}
         if self.optimizer_noise:
-            noise_keys = keys[1:]  # stream 0 draws the minibatch
-            if position.shape[0] > _UNROLLED_NORMALS:  # the same values, drawn as one vector
-                extra["noise"] = _noise.particle_normals(noise_keys, particle_index, step,
-                                                         position.shape[0], position.dtype)
-            else:
-                uniforms = _noise.particle_uniforms(noise_keys, particle_index, step,
-                                                    position.dtype)
-                extra["noise"] = jnp.stack(
-                    [_noise.normal_from_uniform(u) for u in uniforms[: position.shape[0]]]
-                )
+            extra["noise"] = self.model.parameter_tree(
+                self._normals(keys[1:], particle_index, step, parameters))
         updates, optimizer_state = self.transformation().update(
-            gradient, optimizer_state, position, **extra
+            gradient, optimizer_state, parameters, **extra
         )
-        return optax.apply_updates(position, updates), optimizer_state
+        return optax.apply_updates(parameters, updates), optimizer_state
+
+    def _normals(self, noise_keys, particle_index, step, parameters) -> jax.Array:
+        """The optimizer's standard normals, one per parameter (flat), from the noise streams
+        (stream 0 draws the minibatch)."""
+        dim = self.model.num_parameters
+        dtype = jax.tree.leaves(parameters)[0].dtype
+        if dim > _UNROLLED_NORMALS:  # the same values, drawn as one vector
+            return _noise.particle_normals(noise_keys, particle_index, step, dim, dtype)
+        uniforms = _noise.particle_uniforms(noise_keys, particle_index, step, dtype)
+        return jnp.stack([_noise.normal_from_uniform(u) for u in uniforms[:dim]])
 
     def step(self, state, keys, identity, step, dt, criteria, options=StepOptions(),
              running=None):
@@ -358,16 +368,16 @@ class PackedSGD(AbstractParticleProcess):
                    tuple(jnp.shape(leaf) for leaf in leaves))
 
     def pack(self, state) -> jax.Array:
-        position, optimizer_state = state
-        leaves = [jnp.ravel(leaf) for leaf in jax.tree.leaves(optimizer_state)]
-        return jnp.concatenate([position] + leaves)
+        leaves = [jnp.ravel(leaf) for leaf in jax.tree.leaves(state[1])]
+        return jnp.concatenate([self.sgd.position(state)] + leaves)
 
     def unpack(self, flat):
         sizes = [math.prod(shape) for shape in self.shapes]
         offsets = np.cumsum([self.dim] + sizes)
         leaves = [flat[start:end].reshape(shape)
                   for start, end, shape in zip(offsets[:-1], offsets[1:], self.shapes)]
-        return flat[: self.dim], jax.tree.unflatten(self.treedef, leaves)
+        return (self.sgd.model.parameter_tree(flat[: self.dim]),
+                jax.tree.unflatten(self.treedef, leaves))
 
     def check_parameters(self) -> None:
         self.sgd.check_parameters()

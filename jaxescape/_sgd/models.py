@@ -31,6 +31,12 @@ class AbstractModel(eqx.Module):
     def num_parameters(self) -> int:
         """Length of the flat parameter vector θ."""
 
+    def parameter_tree(self, parameters: jax.Array):
+        """θ in the form SGD steps it: the flat vector itself here; a model with structured
+        parameters (`NetworkModel`) returns their pytree, whose arrays SGD then updates in
+        place of slicing θ into them and joining the gradient back every step."""
+        return parameters
+
     def per_sample_losses(self, parameters: jax.Array, data: Dataset) -> jax.Array:
         """(ℓ(θ; x_μ, y_μ))_μ, shape (n,)."""
         return jax.vmap(self.per_sample_loss, (None, 0, 0))(parameters, data.inputs, data.targets)
