@@ -259,6 +259,7 @@ def memory_probe(num_particles, run):
                                              jr.key(0), chunk_size=2**14, **options):
             losses.append(float(jxe.evaluate_particles(model, result.position[:256],
                                                        data).loss.mean()))
+            del result  # a chunk held while the next wave runs keeps its wave's arrays
     else:
         keep = run == "simulate"
         result = jxe.simulate(sgd, jxe.NeverEscape(), model.initial_parameters, jr.key(0),

@@ -30,7 +30,9 @@ def simulate_chunks(dynamics, criteria, initial_position, key: jax.Array,
     """Like `simulate`, but yields `(offset, EscapeResult)` per chunk of `chunk_size` particles.
 
     Memory is bounded by the chunk: reduce or store each chunk as it arrives (e.g. for 10^8
-    particles, or to keep finished chunks of a run that may be interrupted). `offset` is the
+    particles, or to keep finished chunks of a run that may be interrupted), and drop it before
+    asking for the next (a chunk is a view of its wave's arrays: held, it keeps the whole wave
+    alive while the next one runs). `offset` is the
     chunk's first particle relative to `first_particle`. All inputs are validated before the
     first chunk is compiled. With several `devices` (default: all of the default backend) the
     chunks go out in waves of one per device, run as one `shard_map` program, and each wave's
@@ -110,11 +112,12 @@ def _waves(process, criteria, initial_position, key, dt, dt_value, num_particles
         for wave_start in range(0, num_particles, wave_size):
             starts = [wave_start + chunk_capacity * lane for lane in range(len(devices))]
             counts = [max(0, min(chunk_capacity, num_particles - start)) for start in starts]
-            buffers = run_wave(
+            # No name here holds the wave's host buffers while the next wave runs (a streamed
+            # run keeps one wave, not two: benchmarks/README.md §10).
+            yield wave_start, chunk_capacity, wave_result(run_wave(
                 config, counts, [first_particle + start for start in starts], chunk_capacity,
                 pool, dim, dtype, keep_positions, check_every, options, bar, mesh,
-            )
-            yield wave_start, chunk_capacity, wave_result(buffers, sum(counts), dt_value)
+            ), sum(counts), dt_value)
 
 
 def _chunks(*arguments):
@@ -122,6 +125,7 @@ def _chunks(*arguments):
         for begin in range(0, wave.escape_step.shape[0], capacity):
             rows = slice(begin, begin + capacity)
             yield wave_start + begin, EscapeResult(*(field[rows] for field in wave[:-1]), wave.dt)
+        del wave  # not held while the next wave runs
 
 
 def simulate(dynamics, criteria, initial_position, key: jax.Array, **options) -> EscapeResult:
