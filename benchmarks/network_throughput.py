@@ -277,9 +277,10 @@ def memory_probe(num_particles, run):
 
 def memory_rows():
     rows = []
-    for num_particles, run in ((2 * 10**4, 1), (10**5, 1), (10**5, 0), (10**5, 2)):
+    for num_particles, run in ((2 * 10**4, "simulate_chunks"), (10**5, "simulate_chunks"),
+                               (10**5, "simulate"), (10**5, "simulate, keep_positions=False")):
         output = subprocess.run(
-            [sys.executable, __file__, "--probe", f"{num_particles},{run}"],
+            [sys.executable, __file__, "--probe", f"{num_particles},{MEMORY_RUNS.index(run)}"],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
             capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))

@@ -32,11 +32,11 @@ def simulate_chunks(dynamics, criteria, initial_position, key: jax.Array,
     Memory is bounded by the chunk: reduce or store each chunk as it arrives (e.g. for 10^8
     particles, or to keep finished chunks of a run that may be interrupted), and drop it before
     asking for the next (a chunk is a view of its wave's arrays: held, it keeps the whole wave
-    alive while the next one runs). `offset` is the
-    chunk's first particle relative to `first_particle`. All inputs are validated before the
-    first chunk is compiled. With several `devices` (default: all of the default backend) the
-    chunks go out in waves of one per device, run as one `shard_map` program, and each wave's
-    chunks are yielded when the wave is done. The arguments are those of `simulate`.
+    alive while the next one runs). `offset` is the chunk's first particle relative to
+    `first_particle`. All inputs are validated before the first chunk is compiled. With several
+    `devices` (default: all of the default backend) the chunks go out in waves of one per
+    device, run as one `shard_map` program, and each wave's chunks are yielded when the wave is
+    done. The arguments are those of `simulate`.
     """
     return _chunks(*_checked_arguments(dynamics, criteria, initial_position, key, **options))
 

@@ -124,8 +124,8 @@ class NetworkModel(AbstractModel):
         return start
 
     def parameter_tree(self, parameters: jax.Array):
-        """The parameter pytree at the flat θ: `MinibatchSGD`'s state holds it (a flat state
-        cost 8–17% of the loop on a CPU, benchmarks/README.md §10)."""
+        """The parameter pytree at the flat θ: `MinibatchSGD`'s state holds it (faster than the
+        flat vector: benchmarks/README.md §10, "The parameter pytree as the state")."""
         return self.unravel(parameters)
 
     def unflatten(self, parameters: jax.Array):
