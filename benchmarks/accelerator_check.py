@@ -42,6 +42,9 @@ limit keeps what it finished):
   least one block, so a block larger than the run steps empty slots.
 - `host_copies`: GB/s of copying 8192 mori networks' parameters (577 MB) to the host:
   `simulate`'s `host_copy`, `np.asarray`, and through the device's pinned host memory.
+- `memory_traffic`: the device-memory bandwidth, and for the digits and mori MLPs the bytes a
+  particle-step moves (XLA's cost model of the compiled step), the memory roofline they set,
+  and the hand-written loop and jaxescape's update as fractions of it.
 - `compiled_programs`: the optimised XLA programs of the 1-D and the mori pools, written as text
   next to the JSON, with their kernel counts (is the 1-D step one kernel on the device?).
 
@@ -115,7 +118,7 @@ SIZES = {
         fixed_particles_1d=2**24, fixed_steps=[256, 1024],
         small_run_particles=[2**10, 2**13, 2**16], small_run_steps=256, earlier_block=2**15,
         network_earlier_block=2**18,
-        host_copy_shape=(8192, 17610),
+        host_copy_shape=(8192, 17610), traffic_particles=[2**13, 2**16], traffic_steps=256,
     ),
     "smoke": dict(
         # One chunk shape (2^12 particles, 2^8 slots) for every 1-D run: one compilation.
@@ -132,7 +135,7 @@ SIZES = {
         fixed_particles_1d=2**12, fixed_steps=[32, 64],
         small_run_particles=[2**6, 2**8], small_run_steps=8, earlier_block=2**8,
         network_earlier_block=2**6,
-        host_copy_shape=(64, 17610),
+        host_copy_shape=(64, 17610), traffic_particles=[2**6], traffic_steps=4,
     ),
 }
 
@@ -809,6 +812,40 @@ def host_copies(sizes, clock):
     return dict(shape=list(shape), figures=figures)
 
 
+def memory_traffic(sizes, clock):
+    """Are the network steps bound by device memory? The device's bandwidth (a streaming 2·x)
+    and matmul rate, and for the digits and mori MLPs of `network_throughput.py` at each count
+    of `traffic_particles`: the bytes a particle-step reads and writes as XLA's cost model
+    counts them for this device's compiled step (`step_traffic`), the memory roofline
+    bandwidth / bytes, and the hand-written loop and jaxescape's update in it, as fractions of
+    that roofline (benchmarks/README.md §10)."""
+    import network_throughput as network
+
+    steps = sizes["traffic_steps"]
+    data = jxe.load_sklearn_dataset("digits", jr.key(0), num_train=1000).train
+    bandwidth, matmul = network.memory_bandwidth(), network.matmul_rate()
+    figures = {"memory GB/s": bandwidth / 1e9, "matmul TFLOP/s": matmul / 1e12}
+    for workload, hidden, loss in (("digits", (32,), "cross_entropy"),
+                                   ("mori", sizes["mori_hidden"], "mse")):
+        model = network.make_model(hidden, loss)
+        for count in sizes["traffic_particles"]:
+            if clock.left() < 30:
+                break
+            label = f"{workload} N=2^{count.bit_length() - 1}"
+            traffic = network.step_traffic(model, data, count)
+            bound = bandwidth / traffic["bytes_per_particle_step"]
+            figures[f"{label} kB a particle-step"] = traffic["bytes_per_particle_step"] / 1e3
+            figures[f"{label} memory bound M/s"] = bound / 1e6
+            figures[f"{label} memory bound of matmul"] = (
+                bound * network.flop_per_step(hidden) / matmul)
+            for name, make in (("loop", network.vmap_runner),
+                               ("update in the loop", network.step_loop_runner)):
+                run, work = make(model, data, count)
+                seconds = min(network.timed(lambda: run(steps)) for _ in range(2))
+                figures[f"{label} {name} of memory bound"] = work(steps) / seconds / bound
+    return dict(steps=steps, figures=figures)
+
+
 SECTIONS = {
     "noise_bits": noise_bits, "engine_1d": engine_1d, "engine_10d": engine_10d,
     "escape_times": escape_times, "noise_models": noise_models, "sgd": sgd,
@@ -816,7 +853,7 @@ SECTIONS = {
     "pool_sizes": pool_sizes, "network_breakdown": network_breakdown,
     "pool_loop": pool_loop, "step_blocks": step_blocks, "fixed_costs": fixed_costs,
     "pool_invariance": pool_invariance, "small_runs": small_runs, "host_copies": host_copies,
-    "compiled_programs": compiled_programs,
+    "memory_traffic": memory_traffic, "compiled_programs": compiled_programs,
 }
 
 

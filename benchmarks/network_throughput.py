@@ -16,6 +16,12 @@ Rows, in one process, each workload × particle count N, interleaved over `--rou
 best of each row is kept, so a round slowed by other processes does not count):
 - matmul: a jitted float32 product at jax's default precision, 2048² on a CPU and 8192² on an
   accelerator (`matmul_rate`), measured in every round.
+- memory: the device-memory bandwidth of a streaming `2·x` (`memory_bandwidth`), measured in
+  every round, and each workload's bytes per particle-step as XLA's cost model counts them for
+  this device's compiled step (`step_traffic`). "of bound" is a row's rate over the memory
+  roofline bandwidth / bytes: the rate of a step whose kernels stream their operands and results
+  through device memory. A GPU's rows are bound by it (benchmarks/README.md §10); a CPU's step
+  blocks stay in cache, so its rows can exceed it.
 - batched dot: only the forward layers' per-particle products as one jitted `einsum`
   ('nbi,noi->nbo', eqx's weight layout) at the same N: what XLA's batched dot gives these
   shapes on this device, an upper bound for any JAX implementation of the step.
@@ -102,6 +108,38 @@ def matmul_rate(size=None, repeats=3):
     product = jax.jit(jnp.matmul)
     product(a, b).block_until_ready()
     return 2 * size**3 / min(timed(lambda: product(a, b)) for _ in range(repeats))
+
+
+def memory_bandwidth(size=None, repeats=3):
+    """Device-memory bandwidth in bytes/s: a jitted `2·x` over `size` float32 values (2^26 on
+    a CPU, 256 MiB; 2^28 on an accelerator, 1 GiB), counted as one read and one write of each
+    value (the STREAM "scale" kernel)."""
+    size = size or (2**26 if jax.default_backend() == "cpu" else 2**28)
+    values = jr.normal(jr.key(0), (size,), jnp.float32)
+    scale = jax.jit(lambda x: 2 * x)
+    scale(values).block_until_ready()
+    return 2 * 4 * size / min(timed(lambda: scale(values)) for _ in range(repeats))
+
+
+def step_traffic(model, data, num_particles):
+    """Bytes read and written, and FLOPs executed, per particle-step of one jitted step of
+    `num_particles` networks (jaxescape's update, with replacement), as XLA's cost model counts
+    them for this device's compiled program: each kernel's operands and results, no cache
+    reuse between kernels. bandwidth / bytes is the rate at which a step that streams these
+    bytes through device memory runs (the memory roofline; benchmarks/README.md §10)."""
+    sgd = jxe.MinibatchSGD(model, data, batch_size=BATCH, learning_rate=LEARNING_RATE,
+                           replacement=True)
+    theta = model.initial_parameters
+    keys = _noise.stream_keys(jr.key(0), sgd.num_streams(theta.shape[0], theta.dtype))
+    # Shapes only: the step is compiled, never run, so nothing of N networks is allocated.
+    particles = jax.ShapeDtypeStruct((num_particles,), jnp.uint32)
+    states = jax.eval_shape(jax.vmap(lambda _: sgd.initial_state(theta)), particles)
+    step = jax.jit(jax.vmap(lambda state, particle: sgd.update(state, keys, particle,
+                                                               jnp.int32(0))))
+    cost = step.lower(states, particles).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list in older jax versions
+    return {"bytes_per_particle_step": cost["bytes accessed"] / num_particles,
+            "executed_flop_per_particle_step": cost["flops"] / num_particles}
 
 
 def make_model(hidden, loss):
@@ -340,8 +378,9 @@ def main():
         model = make_model(hidden, loss)
         meta[workload] = {"hidden": hidden, "loss": loss, "steps": steps,
                           "parameters": model.num_parameters,
-                          "flop_per_particle_step": flop_per_step(hidden)}
+                          "flop_per_particle_step": flop_per_step(hidden), "traffic": {}}
         for count in counts:
+            meta[workload]["traffic"][count] = step_traffic(model, data, count)
             rows = {
                 "batched dot (forward layers)": lambda: batched_dot_runner(hidden, count),
                 "jaxescape, per-epoch shuffling": lambda: jaxescape_runner(
@@ -367,6 +406,7 @@ def main():
         print(f"round {round_index + 1} of {args.rounds}", flush=True)
         loads.append(os.getloadavg()[0])
         best["matmul"] = max(best.get("matmul", 0.0), matmul_rate())
+        best["bandwidth"] = max(best.get("bandwidth", 0.0), memory_bandwidth())
         for (workload, count, name), (run, work) in runners.items():
             steps = meta[workload]["steps"]
             seconds = timed(lambda: run(steps))
@@ -376,17 +416,27 @@ def main():
             print(f"  {workload} N={count} {name}: {rate / 1e6:.4f} M particle-steps/s",
                   flush=True)
 
-    matmul = best.pop("matmul")
+    matmul, bandwidth = best.pop("matmul"), best.pop("bandwidth")
     device = jax.devices()[0]
+    for workload in meta:
+        for count, traffic in meta[workload]["traffic"].items():
+            bound = bandwidth / traffic["bytes_per_particle_step"]
+            traffic["memory_bound_m_particle_steps_per_s"] = bound / 1e6
+            traffic["memory_bound_of_matmul"] = (
+                bound * meta[workload]["flop_per_particle_step"] / matmul)
     rows = []
     for (workload, count, name), rate in best.items():
         flop = meta[workload]["flop_per_particle_step"]
+        traffic = meta[workload]["traffic"][count]
         torch_rate = max((rate for (w, c, n), rate in best.items()
                           if (w, c) == (workload, count) and n.startswith("torch.func")),
                          default=None)
         rows.append({"workload": workload, "particles": count, "row": name,
                      "m_particle_steps_per_s": rate / 1e6, "gflop_per_s": rate * flop / 1e9,
                      "of_matmul": rate * flop / matmul,
+                     # the batched dot is not a step: the step's bound does not apply to it
+                     "of_memory_bound": (None if name.startswith("batched dot") else
+                                         rate * traffic["bytes_per_particle_step"] / bandwidth),
                      "of_best_torch_func": rate / torch_rate if torch_rate else None})
     cpu = platform.processor() or platform.machine()
     try:
@@ -395,15 +445,23 @@ def main():
     except (OSError, StopIteration):
         pass
     print(f"device: {device.device_kind} × {jax.device_count()}, {cpu}, {os.cpu_count()} CPUs, "
-          f"matmul {matmul / 1e9:.1f} GFLOP/s, load averages {loads}")
+          f"matmul {matmul / 1e9:.1f} GFLOP/s, memory {bandwidth / 1e9:.1f} GB/s, "
+          f"load averages {loads}")
+    for workload in meta:
+        for count, traffic in meta[workload]["traffic"].items():
+            print(f"{workload} N={count}: {traffic['bytes_per_particle_step'] / 1e3:.1f} kB a "
+                  f"particle-step (XLA's cost model), memory bound "
+                  f"{traffic['memory_bound_m_particle_steps_per_s']:.4f} M particle-steps/s, "
+                  f"{traffic['memory_bound_of_matmul']:.3f} of the matmul rate")
     print(f"{'workload':8s} {'N':>6s} {'row':40s} {'M steps/s':>10s} {'GFLOP/s':>8s} "
-          f"{'of matmul':>9s} {'of torch':>8s}")
+          f"{'of matmul':>9s} {'of bound':>8s} {'of torch':>8s}")
     for row in rows:
         of_torch = ("" if row["of_best_torch_func"] is None
                     else f"{row['of_best_torch_func']:.2f}")
+        of_bound = "" if row["of_memory_bound"] is None else f"{row['of_memory_bound']:.2f}"
         print(f"{row['workload']:8s} {row['particles']:6d} {row['row']:40s} "
               f"{row['m_particle_steps_per_s']:10.4f} {row['gflop_per_s']:8.1f} "
-              f"{row['of_matmul']:9.3f} {of_torch:>8s}")
+              f"{row['of_matmul']:9.3f} {of_bound:>8s} {of_torch:>8s}")
     if args.memory:
         write_memory(device)
     out = pathlib.Path(args.output) / f"network_throughput-{device.platform}.json"
@@ -414,7 +472,8 @@ def main():
         "jax": jax.__version__, "torch": None if torch is None else torch.__version__,
         "torch_threads": torch_threads,
         "xla_flags": os.environ.get("XLA_FLAGS"), "rounds": args.rounds,
-        "load_averages": loads, "matmul_gflop_per_s": matmul / 1e9, "workloads": meta,
+        "load_averages": loads, "matmul_gflop_per_s": matmul / 1e9,
+        "memory_gb_per_s": bandwidth / 1e9, "workloads": meta,
         "flop_formula": "6 * B * W (W = weights; forward 2BW, backward 4BW)",
         "rows": rows, "note": args.note,
     }, indent=1))

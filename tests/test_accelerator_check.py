@@ -16,7 +16,7 @@ BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
 SECTIONS = ("noise_bits", "engine_1d", "engine_10d", "escape_times", "noise_models", "sgd",
             "network_sgd", "splitting", "default_experiment", "pool_sizes", "network_breakdown",
             "pool_loop", "step_blocks", "fixed_costs", "pool_invariance", "small_runs",
-            "host_copies", "compiled_programs")
+            "host_copies", "memory_traffic", "compiled_programs")
 
 
 def finite_numbers(value):
