@@ -6,13 +6,12 @@ that launches work (a fusion, a custom call, a copy; not parameters, tuples or b
 counted with the bytes of its operands and its result, the traffic it has if nothing stays in
 cache between kernels. A slice reads only what it returns, so slices count twice their result.
 Kernels are grouped by what they do: matrix products (kernels whose computation holds a `dot`
-or a convolution, library calls),
-slices, concatenations, copies, reductions, and the other elementwise kernels. With `--slots`
-(the pool) and `--steps` (steps per iteration of the step loop, the body with the most
-kernels), that loop's traffic is also given per particle-step, to set against the device's
-bandwidth (benchmarks/README.md §10).
+or a convolution, and library calls), slices, concatenations, copies, reductions, and the
+other elementwise kernels. With `--slots` (the pool) and `--steps` (steps per iteration of the
+step loop, the body with the most kernels), that loop's traffic is also given per
+particle-step, to set against the device's bandwidth (benchmarks/README.md §10).
 
-    python benchmarks/hlo_traffic.py results/compiled-mori-nvidia_h100.hlo.txt.gz \
+    python benchmarks/hlo_traffic.py benchmarks/results/compiled-mori-nvidia_h100.hlo.txt.gz \
         [--slots 4096 --steps 2]
 """
 
