@@ -692,7 +692,7 @@ def compiled_programs(sizes, clock):
     """The optimised XLA programs of two pools, written to the output folder as text
     (`compiled-1d.hlo.txt`, `compiled-mori.hlo.txt`) to be read off the device: the 1-D
     Langevin pool of `engine_1d` (with the crossing correction) and the mori MLP's SGD pool of
-    `network_breakdown`, each `advance_chunk` over 256 slots (or one step block) with 32 steps
+    `network_breakdown`, each `advance_chunk` over 256 slots (or four step blocks) with 32 steps
     a round, static, as the driver compiles it. Figures: the program's kernel
     launches as XLA counts them (`fusion`, `custom-call` and library calls outside fused
     computations) and its size. The text shows whether the step is one kernel on the device
@@ -717,7 +717,9 @@ def compiled_programs(sizes, clock):
     }
     figures, files = {}, {}
     for name, (process, criteria, start, dt, options) in processes.items():
-        slots_count = max(256, process.step_block(start.shape[0]) or 1)
+        # Four step blocks where the process has them: the block loop, and what XLA copies
+        # around it, show (benchmarks/README.md §10, "Memory traffic").
+        slots_count = max(256, 4 * (process.step_block(start.shape[0]) or 0))
         initial_state = process.initial_state(start)
         keys = _noise.stream_keys(jr.key(0), process.num_streams(start.shape[0], start.dtype))
 
