@@ -52,6 +52,11 @@ def computations(text: str) -> dict[str, list[str]]:
     return found
 
 
+def loop_bodies(text: str) -> list[str]:
+    """The names of the computations that are `while` bodies."""
+    return sorted(set(re.findall(r"\bbody=%?([\w.\-]+)", text)))
+
+
 def category(name: str, opcode: str, line: str, called: list[str]) -> str:
     """What a kernel does, from its name, opcode and the computation it calls (`called`)."""
     if (opcode in ("custom-call", "dot", "convolution")
@@ -102,7 +107,7 @@ def main(argv=None):
         text = file.read()
     found = computations(text)
     bodies = {body: traffic(found.get(body, []), found)
-              for body in sorted(set(re.findall(r"\bbody=%?([\w.\-]+)", text)))}
+              for body in loop_bodies(text)}
     kernels = {body: sum(part["kernels"] for part in parts.values())
                for body, parts in bodies.items()}
     step_loop = max(kernels, key=kernels.get, default=None)

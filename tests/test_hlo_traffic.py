@@ -27,10 +27,8 @@ def test_a_compiled_loop_body_counts_its_product_and_its_traffic():
 
     x, w = jnp.ones((64, 128)), jnp.ones((128, 128))
     text = jax.jit(loop).lower(x, w).compile().as_text()
-    bodies = [body for body in hlo_traffic.computations(text)
-              if f"body=%{body}" in text or f"body={body}" in text]
     found = hlo_traffic.computations(text)
-    parts = [hlo_traffic.traffic(found[body], found) for body in bodies]
+    parts = [hlo_traffic.traffic(found[body], found) for body in hlo_traffic.loop_bodies(text)]
     products = sum(part.get("matrix products", {}).get("kernels", 0) for part in parts)
     moved = sum(kind["bytes"] for part in parts for kind in part.values())
     assert products == 1
